@@ -1,0 +1,261 @@
+//! The keychain behind one trait. `KeyringStore` is the OS keychain (Secret Service, macOS
+//! Keychain, Windows Credential Manager through the `keyring` crate); `MemoryStore` is for tests
+//! of code that is not about the keychain. Both pass the same contract tests.
+//!
+//! "No entry" is `Ok(None)`; a locked or absent keychain is an error of its own, so callers can
+//! tell "not logged in" from "cannot look right now".
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The `service` attribute of every item Grantkeeper stores.
+pub const SERVICE: &str = "grantkeeper";
+
+/// Blocking key-value access to secrets. Keys are like `grant:<id>`.
+pub trait SecretStore: Send + Sync {
+    fn get(&self, key: &str) -> Result<Option<Secret>>;
+    fn set(&self, key: &str, value: &Secret) -> Result<()>;
+    /// Deleting a key that does not exist is not an error.
+    fn delete(&self, key: &str) -> Result<()>;
+}
+
+pub struct KeyringStore {
+    service: String,
+}
+
+impl KeyringStore {
+    pub fn new(service: &str) -> Self {
+        Self {
+            service: service.into(),
+        }
+    }
+
+    fn entry(&self, key: &str) -> Result<keyring::Entry> {
+        keyring::Entry::new(&self.service, key).map_err(map_keyring_error)
+    }
+}
+
+fn map_keyring_error(e: keyring::Error) -> Error {
+    match e {
+        keyring::Error::NoStorageAccess(inner) => {
+            let text = inner.to_string().to_lowercase();
+            if text.contains("lock") || text.contains("prompt") || text.contains("dismiss") {
+                Error::KeychainLocked
+            } else {
+                Error::KeychainUnavailable(inner.to_string())
+            }
+        }
+        keyring::Error::PlatformFailure(inner) => {
+            let text = inner.to_string();
+            if text.to_lowercase().contains("lock") {
+                Error::KeychainLocked
+            } else {
+                Error::KeychainUnavailable(text)
+            }
+        }
+        other => Error::KeychainUnavailable(other.to_string()),
+    }
+}
+
+impl SecretStore for KeyringStore {
+    fn get(&self, key: &str) -> Result<Option<Secret>> {
+        match self.entry(key)?.get_password() {
+            Ok(value) => Ok(Some(Secret::new(value))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map_keyring_error(e)),
+        }
+    }
+
+    fn set(&self, key: &str, value: &Secret) -> Result<()> {
+        self.entry(key)?
+            .set_password(value.expose())
+            .map_err(map_keyring_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        match self.entry(key)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring_error(e)),
+        }
+    }
+}
+
+/// In-memory store; can be told to fail like a locked keychain.
+#[derive(Default)]
+pub struct MemoryStore {
+    items: Mutex<HashMap<String, String>>,
+    locked: Mutex<bool>,
+}
+
+impl MemoryStore {
+    pub fn set_locked(&self, locked: bool) {
+        *self.locked.lock().unwrap_or_else(|e| e.into_inner()) = locked;
+    }
+
+    fn check(&self) -> Result<()> {
+        if *self.locked.lock().unwrap_or_else(|e| e.into_inner()) {
+            Err(Error::KeychainLocked)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SecretStore for MemoryStore {
+    fn get(&self, key: &str) -> Result<Option<Secret>> {
+        self.check()?;
+        Ok(self.items().get(key).map(|v| Secret::new(v.clone())))
+    }
+
+    fn set(&self, key: &str, value: &Secret) -> Result<()> {
+        self.check()?;
+        self.items().insert(key.into(), value.expose().into());
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.check()?;
+        self.items().remove(key);
+        Ok(())
+    }
+}
+
+/// Runs blocking keychain calls off the async runtime with a deadline: a keychain waiting for an
+/// unlock prompt nobody answers must not hang the tray.
+#[derive(Clone)]
+pub struct Keychain {
+    store: Arc<dyn SecretStore>,
+    timeout: Duration,
+}
+
+impl Keychain {
+    pub fn new(store: Arc<dyn SecretStore>, timeout: Duration) -> Self {
+        Self { store, timeout }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn SecretStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        let task = tokio::task::spawn_blocking(move || op(store.as_ref()));
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(Error::KeychainUnavailable(format!(
+                "keychain call failed: {join}"
+            ))),
+            Err(_) => Err(Error::KeychainTimeout(self.timeout.as_secs())),
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Secret>> {
+        let key = key.to_string();
+        self.run(move |s| s.get(&key)).await
+    }
+
+    pub async fn set(&self, key: &str, value: Secret) -> Result<()> {
+        let key = key.to_string();
+        self.run(move |s| s.set(&key, &value)).await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let key = key.to_string();
+        self.run(move |s| s.delete(&key)).await
+    }
+}
+
+pub fn grant_key(grant_id: &str) -> String {
+    format!("grant:{grant_id}")
+}
+
+pub fn client_secret_key(client_id: &str) -> String {
+    format!("client-secret:{client_id}")
+}
+
+pub fn pending_key(state_hash: &str) -> String {
+    format!("pending:{state_hash}")
+}
+
+/// The same contract, run against every store (see also tests/keychain_contract.rs, which runs
+/// it against the real Secret Service).
+pub mod contract {
+    use super::*;
+
+    pub fn check_store_contract(store: &dyn SecretStore, key_prefix: &str) {
+        let key = format!("{key_prefix}contract-test");
+        store.delete(&key).expect("cleanup before test");
+        assert!(
+            store.get(&key).expect("get of a missing key").is_none(),
+            "a missing key reads as None"
+        );
+        store.set(&key, &Secret::new("first")).expect("set");
+        assert_eq!(
+            store
+                .get(&key)
+                .expect("get")
+                .map(|s| s.expose().to_string())
+                .as_deref(),
+            Some("first")
+        );
+        store.set(&key, &Secret::new("second")).expect("overwrite");
+        assert_eq!(
+            store
+                .get(&key)
+                .expect("get")
+                .map(|s| s.expose().to_string())
+                .as_deref(),
+            Some("second"),
+            "set replaces the value"
+        );
+        store.delete(&key).expect("delete");
+        assert!(store.get(&key).expect("get after delete").is_none());
+        store.delete(&key).expect("deleting a missing key is fine");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_store_meets_the_contract() {
+        contract::check_store_contract(&MemoryStore::default(), "");
+    }
+
+    #[test]
+    fn a_locked_store_is_an_error_not_a_missing_entry() {
+        let store = MemoryStore::default();
+        store.set_locked(true);
+        let err = store
+            .get("grant:x")
+            .expect_err("locked must not read as None");
+        assert_eq!(err.code(), "keychain_locked");
+    }
+
+    #[tokio::test]
+    async fn a_keychain_that_hangs_times_out() {
+        struct Hanging;
+        impl SecretStore for Hanging {
+            fn get(&self, _: &str) -> Result<Option<Secret>> {
+                std::thread::sleep(Duration::from_millis(500));
+                Ok(None)
+            }
+            fn set(&self, _: &str, _: &Secret) -> Result<()> {
+                Ok(())
+            }
+            fn delete(&self, _: &str) -> Result<()> {
+                Ok(())
+            }
+        }
+        let keychain = Keychain::new(Arc::new(Hanging), Duration::from_millis(50));
+        let err = keychain.get("grant:x").await.expect_err("must time out");
+        assert_eq!(err.code(), "keychain_timeout");
+    }
+}

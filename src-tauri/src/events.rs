@@ -1,0 +1,91 @@
+//! Turns the core's events into what the user sees: tray menu, notifications, window updates.
+//! Also rebuilds the tray when a grant's state changes with time (healthy → expiring → expired),
+//! by sleeping until the next such moment rather than polling.
+
+use crate::notify;
+use crate::state::AppState;
+use crate::tray;
+use chrono::Utc;
+use grantkeeper_core::Event;
+use std::sync::Arc;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::{broadcast, Notify};
+
+pub fn spawn<R: Runtime>(app: &AppHandle<R>) {
+    let keeper = app.state::<AppState>().keeper.clone();
+    let mut events = keeper.subscribe();
+    let changed = Arc::new(Notify::new());
+
+    let handle = app.clone();
+    let wake = changed.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Lagged(_)) => Event::GrantsChanged,
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            match event {
+                Event::GrantsChanged | Event::ClientsChanged => {
+                    tray::refresh(&handle).await;
+                    wake.notify_one();
+                    let _ = handle.emit("grants-changed", ());
+                }
+                Event::LoginCompleted { grant } => {
+                    notify::show(
+                        "Logged in",
+                        &format!(
+                            "{} granted {} scope(s) to {}.",
+                            grant.identity,
+                            grant.granted_scopes.len(),
+                            grant.client_name
+                        ),
+                    );
+                    let _ = handle.emit(
+                        "login-result",
+                        serde_json::json!({"ok": true, "grant": grant.id}),
+                    );
+                }
+                Event::LoginFailed { code, message } => {
+                    notify::show("Login failed", &message);
+                    let _ = handle.emit(
+                        "login-result",
+                        serde_json::json!({"ok": false, "code": code, "message": message}),
+                    );
+                }
+            }
+        }
+    });
+
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let next = next_state_change(&handle).await;
+            match next {
+                Some(wait) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => tray::refresh(&handle).await,
+                        _ = changed.notified() => {}
+                    }
+                }
+                None => changed.notified().await,
+            }
+        }
+    });
+}
+
+/// Time until the next grant crosses into "expiring soon" or "expired".
+async fn next_state_change<R: Runtime>(app: &AppHandle<R>) -> Option<std::time::Duration> {
+    let keeper = app.state::<AppState>().keeper.clone();
+    let margin = keeper.refresh_margin();
+    let now = Utc::now();
+    let grants = keeper.grants().await.ok()?;
+    grants
+        .iter()
+        .filter_map(|g| g.access_expires_at)
+        .flat_map(|at| [at - margin, at])
+        .filter(|t| *t > now)
+        .min()
+        .and_then(|t| (t - now).to_std().ok())
+        .map(|d| d + std::time::Duration::from_millis(200))
+}

@@ -1,0 +1,156 @@
+//! Grantkeeper's Tauri shell: tray, window, deep-link intake, clipboard and notifications over
+//! `grantkeeper_core`. `main.rs` only calls [`run`].
+
+mod actions;
+mod clipboard;
+mod commands;
+mod demo;
+mod events;
+mod menu_id;
+mod notify;
+mod state;
+mod tray;
+mod window;
+
+use grantkeeper_core::config::SCHEMES;
+use grantkeeper_core::keychain::SERVICE;
+use grantkeeper_core::{Keeper, Keychain, KeyringStore, Paths, SystemClock};
+use state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tauri::{AppHandle, Manager, RunEvent, Runtime};
+use tauri_plugin_deep_link::DeepLinkExt;
+
+/// Keychain calls that take longer than this are treated as "locked" (an unanswered unlock prompt).
+const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _already = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn keeper() -> Result<Keeper, String> {
+    let paths = Paths::from_environment()
+        .ok_or("cannot find the user's config and data folders (is HOME set?)")?;
+    let keychain = Keychain::new(Arc::new(KeyringStore::new(SERVICE)), KEYCHAIN_TIMEOUT);
+    Ok(Keeper::new(paths, keychain, Arc::new(SystemClock)))
+}
+
+/// URLs in our schemes among the program arguments (a cold start by the OS's URL handler).
+fn callback_urls(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .filter(|a| {
+            url::Url::parse(a)
+                .map(|u| SCHEMES.contains(&u.scheme()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn handle_urls<R: Runtime>(app: &AppHandle<R>, urls: Vec<String>) {
+    for url in urls {
+        let handle = app.clone();
+        tauri::async_runtime::spawn(async move { actions::handle_callback(&handle, &url).await });
+    }
+}
+
+/// The app, generic over the runtime so tests can build it with `tauri::test`.
+pub fn builder<R: Runtime>(keeper: Keeper) -> tauri::Builder<R> {
+    tauri::Builder::<R>::new()
+        // First: a second instance (e.g. started by xdg-open with a callback URL) hands its
+        // arguments to this one and exits; the deep-link feature forwards the URL.
+        .plugin(tauri_plugin_single_instance::init(|_app, _argv, _cwd| {
+            tracing::info!("a second instance forwarded its arguments");
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
+        .manage(AppState {
+            keeper: Arc::new(keeper),
+            clipboard: clipboard::TokenClipboard::default(),
+            listeners: Arc::default(),
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::list_clients,
+            commands::save_client,
+            commands::remove_client,
+            commands::list_grants,
+            commands::start_login,
+            commands::copy_token,
+            commands::revoke_grant,
+            commands::demo_endpoints,
+        ])
+        .setup(|app| {
+            let handle = app.handle().clone();
+            tray::create(&handle)?;
+            let forwarded = handle.clone();
+            app.deep_link().on_open_url(move |event| {
+                let urls = event.urls().into_iter().map(|u| u.to_string()).collect();
+                handle_urls(&forwarded, urls);
+            });
+            events::spawn(&handle);
+            let startup = handle.clone();
+            tauri::async_runtime::spawn(async move {
+                let keeper = startup.state::<AppState>().keeper.clone();
+                demo::seed_if_empty(&keeper).await;
+                tray::refresh(&startup).await;
+                handle_urls(&startup, callback_urls(std::env::args().skip(1)));
+                if !keeper.probe_keychain().await {
+                    tracing::warn!("the keychain is not usable right now");
+                    tray::refresh(&startup).await;
+                }
+            });
+            if std::env::var("TAURI_WEBVIEW_AUTOMATION").as_deref() == Ok("true") {
+                window::open(&handle);
+            }
+            tracing::info!("tray ready");
+            Ok(())
+        })
+}
+
+pub fn run() {
+    init_tracing();
+    let keeper = match keeper() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("Grantkeeper cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    let app =
+        match builder::<tauri::Wry>(keeper).build(tauri::generate_context!("../tauri.conf.json")) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("Grantkeeper cannot start: {e}");
+                std::process::exit(1);
+            }
+        };
+    app.run(|_app, event| {
+        // Closing the window must not quit a tray app; only "Quit" (an explicit exit code) does.
+        if let RunEvent::ExitRequested {
+            code: None, api, ..
+        } = event
+        {
+            api.prevent_exit();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_schemes_count_as_callbacks() {
+        let args = vec![
+            "--flag".to_string(),
+            "grantkeeper://oauth/callback?code=a&state=b".into(),
+            "dev.grantkeeper.app:/oauth/callback?code=a&state=b".into(),
+            "https://example.com".into(),
+        ];
+        assert_eq!(callback_urls(args).len(), 2);
+    }
+}
