@@ -16,6 +16,7 @@ use grantkeeper_core::config::SCHEMES;
 use grantkeeper_core::keychain::SERVICE;
 use grantkeeper_core::{Keeper, Keychain, KeyringStore, Paths, SystemClock};
 use state::AppState;
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 use tauri::{AppHandle, Manager, RunEvent, Runtime};
@@ -30,6 +31,7 @@ fn init_tracing() {
     let _already = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -91,7 +91,8 @@ class MenuItem:
             flags = [] if c.enabled else ["disabled"]
             text = "----" if c.is_separator else c.label
             lines.append("  " * depth + f"[{c.id}] {text}" + (f" ({', '.join(flags)})" if flags else ""))
-            lines.append(c.render(depth + 1)) if c.children else None
+            if c.children:
+                lines.append(c.render(depth + 1))
         return "\n".join(line for line in lines if line)
 
 

@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn pkce_challenge_matches_rfc7636_appendix_b() {
         let verifier =
-            PkceCodeVerifier::new("dBjftJeZ4CVP-mJ92K9ss6e6sj0bZcUEBQQEqyUQ1zfIR1EMpM8".into());
+            PkceCodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into());
         let challenge = oauth2::PkceCodeChallenge::from_code_verifier_sha256(&verifier);
         assert_eq!(
             challenge.as_str(),
@@ -402,7 +402,7 @@ mod tests {
         let url = authorization_url(
             &client(),
             &Secret::new("the-state"),
-            &Secret::new("dBjftJeZ4CVP-mJ92K9ss6e6sj0bZcUEBQQEqyUQ1zfIR1EMpM8"),
+            &Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
         )
         .expect("url");
         assert!(url
