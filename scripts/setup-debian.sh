@@ -9,7 +9,7 @@ packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev libdbu
   build-essential xdg-utils desktop-file-utils gnome-keyring libsecret-tools dbus-x11 curl ca-certificates)
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(xvfb xauth dunst libnotify-bin xclip webkit2gtk-driver imagemagick python3 python3-dbus
-    python3-gi python3-pytest python3-selenium nodejs npm)
+    python3-gi python3-xlib python3-pytest python3-selenium nodejs npm)
 fi
 
 missing=()

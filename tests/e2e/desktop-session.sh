@@ -22,6 +22,8 @@
 #   GK_E2E_KEEP=1    keep the temporary directory after the session (its path is printed)
 #   GK_E2E_TMPDIR    parent of the temporary directory (default $TMPDIR or /tmp)
 #   GK_E2E_SCREEN    Xvfb screen geometry (default 1280x800x24)
+#   GK_E2E_DBUS_ACTIVATION=1  allow D-Bus activation of the system's session services (by default the
+#                    bus starts nothing by itself: no portals, no second keyring, no a11y bus)
 #
 # When CMD ends (or this script is interrupted), every process that inherited this session's
 # environment (found by GK_E2E_ROOT in /proc/PID/environ: the app, WebKit helpers, an xdg-open left
@@ -112,13 +114,14 @@ bus_has_owner() {
         org.freedesktop.DBus.NameHasOwner "string:$1" 2>/dev/null | grep -q 'boolean true'
 }
 
-# wait_for SECONDS DESCRIPTION COMMAND...
+# wait_for SECONDS DESCRIPTION COMMAND...   (bash's own clock: no child processes)
+now_us() { local t="${EPOCHREALTIME/[.,]/}"; echo "$((10#$t))"; }
 wait_for() {
     local seconds="$1" what="$2" deadline
     shift 2
-    deadline=$(($(date +%s%N) + seconds * 1000000000))
+    deadline=$(($(now_us) + seconds * 1000000))
     until "$@"; do
-        (($(date +%s%N) < deadline)) || { log "timed out after ${seconds}s waiting for $what"; return 1; }
+        (($(now_us) < deadline)) || { log "timed out after ${seconds}s waiting for $what"; return 1; }
         nap 0.05
     done
 }
@@ -292,10 +295,35 @@ export XAUTHORITY="$GK_E2E_ROOT/xauthority"
 xauth -q -f "$XAUTHORITY" add "$DISPLAY" . "$cookie"
 unset cookie
 
+# A hermetic session bus: nothing is started by D-Bus activation (no portals, no second keyring or
+# notification daemon, no accessibility bus) unless GK_E2E_DBUS_ACTIVATION=1 asks for the
+# standard session services.
+bus_args=()
+if [[ "${GK_E2E_DBUS_ACTIVATION:-0}" != 1 ]]; then
+    mkdir -p "$GK_E2E_ROOT/dbus-services"
+    cat >"$GK_E2E_ROOT/session-bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:tmpdir=$XDG_RUNTIME_DIR</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+  <servicedir>$GK_E2E_ROOT/dbus-services</servicedir>
+</busconfig>
+EOF
+    bus_args=(--config-file="$GK_E2E_ROOT/session-bus.conf")
+fi
+
 log "Xvfb on $DISPLAY, session in $GK_E2E_ROOT"
 rc=0
 # In the background + wait, so that a TERM/INT reaches our trap at once.
-dbus-run-session -- "$self" --inner -- "$@" <&0 &
+dbus-run-session "${bus_args[@]}" -- "$self" --inner -- "$@" <&0 &
 session_pid=$!
 wait "$session_pid" || rc=$?
 session_pid=""

@@ -387,8 +387,7 @@ mod tests {
 
     #[test]
     fn pkce_challenge_matches_rfc7636_appendix_b() {
-        let verifier =
-            PkceCodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into());
+        let verifier = PkceCodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into());
         let challenge = oauth2::PkceCodeChallenge::from_code_verifier_sha256(&verifier);
         assert_eq!(
             challenge.as_str(),

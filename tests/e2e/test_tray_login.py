@@ -1,0 +1,243 @@
+"""Logging in from the tray against the local Cloudflare-compatible server, end to end.
+
+The user's path: tray → "Log in with DNS manager" → the system browser (browser.py, via xdg-open and
+$BROWSER) shows the consent page and approves while declining the optional dns.write scope → the
+provider redirects to grantkeeper://oauth/callback → xdg-open → the desktop entry → the running app
+(single instance) → code exchange → grant in the keychain, grants.json and the tray menu.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import urllib.parse
+from pathlib import Path
+
+import gk
+from gk import ACCESS_TTL, CALLBACK, LOCAL_SCOPES, Secret, files_containing, read_grants, secret_roots, wait_until
+
+CLIENT_NAME = "DNS manager"
+DECLINED = "dns.write"
+DEMO_EMAIL = "demo@example.com"  # the local server's default user
+
+
+def dns_client(server: gk.LocalCloudflare) -> dict:
+    return {
+        "id": "dns",
+        "name": CLIENT_NAME,
+        "client_id": server.client_id,
+        "auth_method": "none",
+        "redirect_uri": CALLBACK,
+        "scopes": LOCAL_SCOPES,
+        "endpoints": server.endpoints(),
+    }
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def start_app_with_dns_client(app: gk.App, server: gk.LocalCloudflare, timings) -> None:
+    gk.write_clients_toml([dns_client(server)])
+    with timings.step("start app until its tray is on the bus"):
+        app.start()
+    app.tray.wait_for(f"Log in with {CLIENT_NAME}")
+
+
+def login_from_tray(app: gk.App, timings, **browser):
+    app.browser.set(**browser)
+    with timings.step("tray login until the grant is in the menu"):
+        app.tray.click(f"Log in with {CLIENT_NAME}")
+        return app.wait_for_grant(CLIENT_NAME)
+
+
+def copy_token(app: gk.App, notifications: gk.Notifications, identity: str, timings, step: str) -> Secret:
+    mark = notifications.mark()
+    with timings.step(step):
+        app.click_in_grant(identity, CLIENT_NAME, "Copy token")
+        notifications.wait_for(mark, summary="Token copied")
+        return wait_until(gk.read_clipboard, 5, "the token on the clipboard")
+
+
+def test_tray_login_copy_refresh_revoke(app, local_server, notifications, timings, out_dir):
+    server = local_server(access_ttl=ACCESS_TTL)
+    start_app_with_dns_client(app, server, timings)
+    stats0 = server.stats()
+
+    item, label = login_from_tray(app, timings, decline=[DECLINED])
+    identity = label["identity"]
+
+    # --- the grant as the tray, grants.json and the keychain show it ---------------------------
+    grants = wait_until(lambda: read_grants() or None, 10, "the grant in grants.json")
+    assert len(grants) == 1, f"one login must make one grant, grants.json has {len(grants)}"
+    grant = grants[0]
+    assert grant["client"] == "dns"
+    assert identity == grant["identity"] == DEMO_EMAIL, "identity must come from /client/v4/user"
+    assert label["state"] == "healthy", f"a fresh {ACCESS_TTL}s token should be healthy, tray says {label['state']!r}"
+    assert set(grant["requested_scopes"]) == set(LOCAL_SCOPES)
+    assert DECLINED not in grant["granted_scopes"], "the user declined dns.write on the consent page"
+    # Cloudflare adds offline_access (refresh_token grant) and openid by itself.
+    assert set(grant["granted_scopes"]) - {"offline_access", "openid"} == set(LOCAL_SCOPES) - {DECLINED}
+    assert grant["needs_reconsent"] is False
+    expires1 = parse_time(grant["access_expires_at"])
+    assert server.stats()["authorization_code_grants"] == stats0["authorization_code_grants"] + 1
+
+    tokens1 = gk.grant_tokens(grant["id"])
+    assert tokens1 is not None, "the grant's tokens must be in the keychain (service=grantkeeper, username=grant:<id>)"
+    assert tokens1.refresh_token, "the local server issues a refresh token for this client"
+    assert gk.keychain_usernames() == [f"grant:{grant['id']}"], "only the grant's item may remain (no pending flow)"
+    leaked = files_containing(secret_roots(), [tokens1.access_token, tokens1.refresh_token])
+    assert leaked == [], f"a token was written to plain files: {leaked}"
+
+    # --- Copy token: the current access token, accepted by the API, no refresh ---------------
+    before = server.stats()
+    clip1 = copy_token(app, notifications, identity, timings, "copy token (no refresh)")
+    assert clip1 == tokens1.access_token, "a healthy grant's token is handed out as it is"
+    assert server.user_status(clip1) == 200, "the copied token must work on /client/v4/user"
+    assert server.stats()["refresh_grants"] == before["refresh_grants"], "no refresh for a healthy token"
+
+    # --- close to expiry: Copy token refreshes exactly once (past expiry: see the next test) -----
+    with timings.step("wait until the token is close to expiry"):
+        app.wait_for_grant(CLIENT_NAME, state="expiring soon", timeout=ACCESS_TTL + 10)
+    before = server.stats()
+    clip2 = copy_token(app, notifications, identity, timings, "copy token (refresh first)")
+    after = server.stats()
+    assert after["refresh_grants"] == before["refresh_grants"] + 1, (
+        f"Copy token near expiry must refresh exactly once (refresh grants {before['refresh_grants']} → {after['refresh_grants']})")
+    assert clip2 != clip1, "the clipboard must hold the new access token"
+    assert server.user_status(clip2) == 200, "the refreshed token must work on /client/v4/user"
+    tokens2 = gk.grant_tokens(grant["id"])
+    assert tokens2.access_token == clip2, "the keychain must hold the token that was handed out"
+    assert tokens2.refresh_token and tokens2.refresh_token != tokens1.refresh_token, "the rotated refresh token must be stored"
+    grant2 = read_grants()[0]
+    assert grant2["refreshed_at"], "grants.json must record the refresh"
+    assert grant2["last_used_at"], "grants.json must record the hand-out"
+    assert parse_time(grant2["access_expires_at"]) > expires1
+    app.wait_for_grant(CLIENT_NAME, state="healthy", timeout=10)
+    # Refresh tokens are single-use: the one read before the refresh is dead now.
+    assert server.refresh_error(tokens1.refresh_token) == (400, "invalid_grant")
+
+    # --- Revoke: gone from the provider, the menu, grants.json and the keychain ----------------
+    before = server.stats()
+    mark = notifications.mark()
+    with timings.step("revoke until the grant leaves the menu"):
+        app.click_in_grant(identity, CLIENT_NAME, "Revoke")
+        app.tray.wait_until(lambda root: not app.grant_items(root), 15, "the grant to leave the tray menu")
+    notifications.wait_for(mark, summary="Grant revoked")
+    assert read_grants() == [], "grants.json must forget the revoked grant"
+    assert gk.grant_tokens(grant["id"]) is None, "the keychain item must be deleted"
+    assert gk.keychain_usernames() == []
+    assert server.stats()["revocations"] == before["revocations"] + 1, "the provider must be asked to revoke"
+    assert server.user_status(clip2) == 401, "after revocation the access token must be dead at the provider"
+    assert server.refresh_error(tokens2.refresh_token) == (400, "invalid_grant")
+
+    # --- no token in any plain file: HOME (config, data, cache), session logs, test outputs -----
+    all_secrets = [tokens1.access_token, tokens1.refresh_token, tokens2.access_token, tokens2.refresh_token]
+    leaked = files_containing(secret_roots(), all_secrets)
+    assert leaked == [], f"a token was written to plain files: {leaked}"
+
+
+def test_copy_after_expiry_refreshes_once(app, local_server, notifications, timings):
+    """A token that really expired (per grants.json and the provider) is refreshed before it is
+    handed out; the previous refresh token is dead afterwards."""
+    ttl = int(os.environ.get("GK_E2E_SHORT_ACCESS_TTL", "12"))
+    server = local_server(access_ttl=ttl)
+    start_app_with_dns_client(app, server, timings)
+    _item, label = login_from_tray(app, timings)
+    identity = label["identity"]
+    assert label["state"] in ("expiring soon", "expired"), f"a {ttl}s token is within the refresh margin at once"
+    grant = read_grants()[0]
+    expires = parse_time(grant["access_expires_at"])
+    tokens1 = gk.grant_tokens(grant["id"])
+
+    with timings.step(f"wait for a {ttl}s access token to expire"):
+        wait_until(lambda: dt.datetime.now(dt.timezone.utc) > expires, ttl + 10, "access_expires_at to pass")
+        app.wait_for_grant(CLIENT_NAME, state="expired", timeout=15)
+    assert server.user_status(tokens1.access_token) == 401, "the provider must refuse the expired token too"
+
+    before = server.stats()
+    clip = copy_token(app, notifications, identity, timings, "copy token (expired: refresh first)")
+    after = server.stats()
+    assert after["refresh_grants"] == before["refresh_grants"] + 1, (
+        f"Copy token after expiry must refresh exactly once (refresh grants {before['refresh_grants']} → {after['refresh_grants']})")
+    assert clip != tokens1.access_token and server.user_status(clip) == 200, "the clipboard must hold a fresh, working token"
+    tokens2 = gk.grant_tokens(grant["id"])
+    assert tokens2.access_token == clip and tokens2.refresh_token != tokens1.refresh_token
+    assert server.refresh_error(tokens1.refresh_token) == (400, "invalid_grant"), "the old refresh token is single-use"
+    assert files_containing(secret_roots(), [tokens1.access_token, tokens1.refresh_token,
+                                             tokens2.access_token, tokens2.refresh_token]) == []
+
+
+def test_replayed_callback_is_rejected_without_token_request(app, local_server, notifications, timings, out_dir):
+    server = local_server()
+    start_app_with_dns_client(app, server, timings)
+    saved = Path(os.environ["GK_E2E_ROOT"]) / "replay-callback-url"
+    saved.unlink(missing_ok=True)
+    login_from_tray(app, timings, save=str(saved))
+    callback_url = Secret(saved.read_text().strip())
+    saved.unlink()
+    code = Secret(urllib.parse.parse_qs(urllib.parse.urlsplit(callback_url.expose()).query)["code"][0])
+    before = server.stats()
+    grants_before = read_grants()
+
+    mark = notifications.mark()
+    with timings.step("replay the used callback until the app reports it"):
+        assert app.xdg_open(callback_url.expose()) == 0, "xdg-open must hand the URL to the running app"
+        failure = notifications.wait_for(mark, summary="Login failed")
+    assert server.stats()["token_requests"] == before["token_requests"], "a replayed callback must not reach the token endpoint"
+    assert read_grants() == grants_before, "a replayed callback must not change the grants"
+    assert len(app.grant_items()) == 1
+    assert code.expose() not in failure.body, "the notification must not repeat the code"
+    assert files_containing(secret_roots(), [code]) == [], "the authorization code must not be logged"
+
+
+def test_denied_consent_creates_nothing(app, local_server, notifications, timings):
+    server = local_server()
+    start_app_with_dns_client(app, server, timings)
+    before = server.stats()
+    mark = notifications.mark()
+    app.browser.set(decision="deny")
+    with timings.step("deny consent until the app reports it"):
+        app.tray.click(f"Log in with {CLIENT_NAME}")
+        notifications.wait_for(mark, summary="Login failed")
+    assert server.stats()["token_requests"] == before["token_requests"], "a denied consent must not reach the token endpoint"
+    assert read_grants() == []
+    assert app.grant_items() == []
+    assert [u for u in gk.keychain_usernames() if u.startswith("pending:")] == [], "the denied flow must be retired"
+
+
+def test_cold_start_by_callback_completes_login(app, local_server, notifications, timings, out_dir):
+    server = local_server()
+    start_app_with_dns_client(app, server, timings)
+    held = Path(os.environ["GK_E2E_ROOT"]) / "cold-start-callback-url"
+    held.unlink(missing_ok=True)
+    app.browser.set(hold=str(held), decline=[DECLINED])
+    with timings.step("start a login; the browser holds the callback"):
+        app.tray.click(f"Log in with {CLIENT_NAME}")
+        wait_until(held.exists, 20, "browser.py to reach the callback")
+    callback_url = held.read_text().strip()
+    held.unlink()
+    assert any(u.startswith("pending:") for u in gk.keychain_usernames()), "the pending flow must be in the keychain"
+
+    with timings.step("quit from the tray"):
+        app.quit()
+    old_entry = app.tray.entry
+    stats = server.stats()
+
+    mark = notifications.mark()
+    with timings.step("cold start by xdg-open until the grant is in the menu"):
+        xdg_open = app.start_via_xdg_open(callback_url)
+        assert app.tray.entry != old_entry
+        app.wait_for_grant(CLIENT_NAME)
+    notifications.wait_for(mark, summary="Logged in")
+    grants = read_grants()
+    assert len(grants) == 1 and DECLINED not in grants[0]["granted_scopes"]
+    assert gk.grant_tokens(grants[0]["id"]) is not None
+    assert [u for u in gk.keychain_usernames() if u.startswith("pending:")] == [], "the used flow must be retired"
+    assert server.stats()["authorization_code_grants"] == stats["authorization_code_grants"] + 1
+
+    # xdg-open ran the app in the foreground: it returns once the app quits.
+    with timings.step("quit the cold-started app"):
+        app.quit()
+        xdg_open.wait(timeout=15)
+    assert xdg_open.returncode == 0, f"xdg-open exited {xdg_open.returncode}; see {out_dir}"
