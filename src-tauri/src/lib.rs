@@ -39,7 +39,8 @@ fn keeper() -> Result<Keeper, String> {
     let paths = Paths::from_environment()
         .ok_or("cannot find the user's config and data folders (is HOME set?)")?;
     let keychain = Keychain::new(Arc::new(KeyringStore::new(SERVICE)), KEYCHAIN_TIMEOUT);
-    Ok(Keeper::new(paths, keychain, Arc::new(SystemClock)))
+    Ok(Keeper::new(paths, keychain, Arc::new(SystemClock))
+        .with_refresh_margin(grantkeeper_core::status::refresh_margin_from_env()))
 }
 
 /// URLs in our schemes among the program arguments (a cold start by the OS's URL handler).

@@ -65,7 +65,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Arc::new(KeyringStore::new(SERVICE)),
         Duration::from_secs(20),
     );
-    let keeper = Keeper::new(paths, keychain, Arc::new(SystemClock));
+    let keeper = Keeper::new(paths, keychain, Arc::new(SystemClock))
+        .with_refresh_margin(grantkeeper_core::status::refresh_margin_from_env());
     let grants = keeper.grants().await.map_err(|e| e.to_string())?;
     match cli.command {
         Command::List { json } => {

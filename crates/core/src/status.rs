@@ -9,6 +9,16 @@ use serde::Serialize;
 /// being handed out.
 pub const DEFAULT_REFRESH_MARGIN_SECS: i64 = 5 * 60;
 
+/// The refresh margin: `GRANTKEEPER_REFRESH_MARGIN_SECS` if set to a number, else 5 minutes.
+pub fn refresh_margin_from_env() -> Duration {
+    let secs = std::env::var("GRANTKEEPER_REFRESH_MARGIN_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|s| *s >= 0)
+        .unwrap_or(DEFAULT_REFRESH_MARGIN_SECS);
+    Duration::seconds(secs)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantState {
