@@ -36,10 +36,14 @@ PUBLIC_CLIENT_ID = "grantkeeper-demo"
 CALLBACK = "grantkeeper://oauth/callback"
 
 
-# The app refreshes an access token that expires within its margin (5 minutes) before handing it
-# out, and shows the grant as "expiring soon" from then on. A token living a bit longer than the
-# margin is "healthy" right after login and reaches the margin within seconds.
-ACCESS_TTL = int(os.environ.get("GK_E2E_ACCESS_TTL", "320"))
+# The app refreshes an access token that expires within its refresh margin before handing it out,
+# and shows the grant as "expiring soon" from then on. The tests shorten the margin
+# (GRANTKEEPER_REFRESH_MARGIN_SECS; the app's default is 5 minutes) and use tokens living a bit
+# longer than it: "healthy" right after login, close to expiry a few seconds later.
+REFRESH_MARGIN = int(os.environ.get("GK_E2E_REFRESH_MARGIN", "10"))
+ACCESS_TTL = int(os.environ.get("GK_E2E_ACCESS_TTL", str(REFRESH_MARGIN + 12)))
+# A token shorter than the margin: "expiring soon" at once, expired within seconds.
+SHORT_ACCESS_TTL = int(os.environ.get("GK_E2E_SHORT_ACCESS_TTL", str(max(2, REFRESH_MARGIN - 2))))
 
 
 def secret_roots() -> list[Path]:
@@ -554,6 +558,7 @@ class App:
             "GK_BROWSER_CONTROL": str(self.browser.path),
             "RUST_LOG": os.environ.get("GK_APP_LOG", "info"),
             "RUST_BACKTRACE": "1",
+            "GRANTKEEPER_REFRESH_MARGIN_SECS": str(REFRESH_MARGIN),
             **(extra_env or {}),
         }
         self.proc: subprocess.Popen | None = None

@@ -13,9 +13,9 @@
 #
 # Outputs: tests/out/<test>/ (app, server, browser logs; screenshot and tray menu on failure),
 # tests/out/session/ (Xvfb, keyring, dunst logs), tests/out/e2e-timings.txt.
-# Knobs: GK_E2E_ACCESS_TTL (default 320 s: a bit more than the app's 5-minute refresh margin),
-# GK_E2E_SHORT_ACCESS_TTL (default 12 s), GK_E2E_KEEP=1 (keep the session's temporary HOME),
-# GK_E2E_SKIP_INSTALL=1 (install nothing).
+# Knobs: GK_E2E_REFRESH_MARGIN (default 10 s, given to the app as GRANTKEEPER_REFRESH_MARGIN_SECS),
+# GK_E2E_ACCESS_TTL (default margin + 12 s), GK_E2E_SHORT_ACCESS_TTL (default margin - 2 s),
+# GK_E2E_KEEP=1 (keep the session's temporary HOME), GK_E2E_SKIP_INSTALL=1 (install nothing).
 
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -73,7 +73,9 @@ def test_tray_login_copy_refresh_revoke(app, local_server, notifications, timing
     grant = grants[0]
     assert grant["client"] == "dns"
     assert identity == grant["identity"] == DEMO_EMAIL, "identity must come from /client/v4/user"
-    assert label["state"] == "healthy", f"a fresh {ACCESS_TTL}s token should be healthy, tray says {label['state']!r}"
+    assert label["state"] == "healthy", (
+        f"a fresh {ACCESS_TTL}s token is healthy with a {gk.REFRESH_MARGIN}s refresh margin "
+        f"(GRANTKEEPER_REFRESH_MARGIN_SECS), the tray says {label['state']!r}")
     assert set(grant["requested_scopes"]) == set(LOCAL_SCOPES)
     assert DECLINED not in grant["granted_scopes"], "the user declined dns.write on the consent page"
     # Cloudflare adds offline_access (refresh_token grant) and openid by itself.
@@ -140,12 +142,13 @@ def test_tray_login_copy_refresh_revoke(app, local_server, notifications, timing
 def test_copy_after_expiry_refreshes_once(app, local_server, notifications, timings):
     """A token that really expired (per grants.json and the provider) is refreshed before it is
     handed out; the previous refresh token is dead afterwards."""
-    ttl = int(os.environ.get("GK_E2E_SHORT_ACCESS_TTL", "12"))
+    ttl = gk.SHORT_ACCESS_TTL
     server = local_server(access_ttl=ttl)
     start_app_with_dns_client(app, server, timings)
     _item, label = login_from_tray(app, timings)
     identity = label["identity"]
-    assert label["state"] in ("expiring soon", "expired"), f"a {ttl}s token is within the refresh margin at once"
+    assert label["state"] in ("expiring soon", "expired"), (
+        f"a {ttl}s token is within the {gk.REFRESH_MARGIN}s refresh margin at once, the tray says {label['state']!r}")
     grant = read_grants()[0]
     expires = parse_time(grant["access_expires_at"])
     tokens1 = gk.grant_tokens(grant["id"])
