@@ -32,13 +32,14 @@ pub fn spawn<R: Runtime>(app: &AppHandle<R>) {
                     let _ = handle.emit("grants-changed", ());
                 }
                 Event::LoginCompleted { grant } => {
+                    // Count against the request: provider-added scopes (offline_access) don't count.
+                    let requested = grant.requested_scopes.len();
+                    let granted = requested - grant.missing_scopes.len();
                     notify::show(
                         "Logged in",
                         &format!(
-                            "{} granted {} scope(s) to {}.",
-                            grant.identity,
-                            grant.granted_scopes.len(),
-                            grant.client_name
+                            "{} granted {granted} of {requested} requested scope(s) to {}.",
+                            grant.identity, grant.client_name
                         ),
                     );
                     let _ = handle.emit(
