@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
 import urllib.parse
 from pathlib import Path
 
@@ -244,3 +245,32 @@ def test_cold_start_by_callback_completes_login(app, local_server, notifications
         app.quit()
         xdg_open.wait(timeout=15)
     assert xdg_open.returncode == 0, f"xdg-open exited {xdg_open.returncode}; see {out_dir}"
+
+
+def test_grant_survives_restart_and_a_second_process_hands_out_its_token(app, local_server, notifications, timings):
+    """Quit and restart: the grant is still there; `gk`, a separate process, reads it from the keychain."""
+    server = local_server(access_ttl=ACCESS_TTL)
+    start_app_with_dns_client(app, server, timings)
+    _, label = login_from_tray(app, timings)
+    grant_id = read_grants()[0]["id"]
+    with timings.step("quit and start the app again"):
+        app.quit()
+        app.start()
+    _, label2 = app.wait_for_grant(CLIENT_NAME)
+    assert label2["identity"] == label["identity"], "the grant survives a restart"
+
+    gk_cli = Path(gk.app_binary()).with_name("gk")
+    env = {**os.environ, "GRANTKEEPER_REFRESH_MARGIN_SECS": str(gk.REFRESH_MARGIN)}
+    with timings.step("gk token (second process)"):
+        out = subprocess.run([str(gk_cli), "token", CLIENT_NAME], env=env, capture_output=True, timeout=30)
+    assert out.returncode == 0, f"gk token failed: {out.stderr.decode(errors='replace')}"
+    token = Secret(out.stdout.decode().strip())
+    assert token == gk.grant_tokens(grant_id).access_token, "gk hands out the grant's token from the keychain"
+    assert server.user_status(token) == 200, "and the provider accepts it"
+    assert out.stderr == b"" or token.expose() not in out.stderr.decode(errors="replace"), "stderr never carries the token"
+
+    listing = subprocess.run([str(gk_cli), "list", "--json"], env=env, capture_output=True, timeout=30)
+    assert listing.returncode == 0
+    assert grant_id in listing.stdout.decode(), "gk list shows the grant"
+    assert token.expose() not in listing.stdout.decode(), "gk list never shows a token"
+    assert read_grants()[0]["last_used_at"], "the hand-out by gk is recorded as the grant's last use"
