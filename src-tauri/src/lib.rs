@@ -99,6 +99,12 @@ pub fn builder<R: Runtime>(keeper: Keeper) -> tauri::Builder<R> {
             tauri::async_runtime::spawn(async move {
                 let keeper = startup.state::<AppState>().keeper.clone();
                 demo::seed_if_empty(&keeper).await;
+                // An unreadable config or grant list is left untouched; say so once, naming it.
+                let problems = [keeper.clients().await.err(), keeper.grants().await.err()];
+                for problem in problems.into_iter().flatten() {
+                    tracing::warn!("{problem}");
+                    notify::show("Grantkeeper cannot read a file", &problem.to_string());
+                }
                 tray::refresh(&startup).await;
                 handle_urls(&startup, callback_urls(std::env::args().skip(1)));
                 if !keeper.probe_keychain().await {
