@@ -3,6 +3,7 @@
 
 mod actions;
 mod clipboard;
+mod cold_start;
 mod commands;
 mod demo;
 mod events;
@@ -12,7 +13,6 @@ mod state;
 mod tray;
 mod window;
 
-use grantkeeper_core::config::SCHEMES;
 use grantkeeper_core::keychain::SERVICE;
 use grantkeeper_core::{Keeper, Keychain, KeyringStore, Paths, SystemClock};
 use state::AppState;
@@ -21,6 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tauri::{AppHandle, Manager, RunEvent, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
+
+/// The app's identifier (tauri.conf.json); the single-instance plugin's D-Bus name derives from it.
+const IDENTIFIER: &str = "dev.grantkeeper.app";
 
 /// Keychain calls that take longer than this are treated as "locked" (an unanswered unlock prompt).
 const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -43,17 +46,6 @@ fn keeper() -> Result<Keeper, String> {
         .with_refresh_margin(grantkeeper_core::status::refresh_margin_from_env()))
 }
 
-/// URLs in our schemes among the program arguments (a cold start by the OS's URL handler).
-fn callback_urls(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    args.into_iter()
-        .filter(|a| {
-            url::Url::parse(a)
-                .map(|u| SCHEMES.contains(&u.scheme()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 fn handle_urls<R: Runtime>(app: &AppHandle<R>, urls: Vec<String>) {
     for url in urls {
         let handle = app.clone();
@@ -62,7 +54,7 @@ fn handle_urls<R: Runtime>(app: &AppHandle<R>, urls: Vec<String>) {
 }
 
 /// The app, generic over the runtime so tests can build it with `tauri::test`.
-pub fn builder<R: Runtime>(keeper: Keeper) -> tauri::Builder<R> {
+pub fn builder<R: Runtime>(keeper: Keeper, callbacks: Vec<String>) -> tauri::Builder<R> {
     tauri::Builder::<R>::new()
         // First: a second instance (e.g. started by xdg-open with a callback URL) hands its
         // arguments to this one and exits; the deep-link feature forwards the URL.
@@ -106,7 +98,7 @@ pub fn builder<R: Runtime>(keeper: Keeper) -> tauri::Builder<R> {
                     notify::show("Grantkeeper cannot read a file", &problem.to_string());
                 }
                 tray::refresh(&startup).await;
-                handle_urls(&startup, callback_urls(std::env::args().skip(1)));
+                handle_urls(&startup, callbacks);
                 if !keeper.probe_keychain().await {
                     tracing::warn!("the keychain is not usable right now");
                     tray::refresh(&startup).await;
@@ -121,6 +113,10 @@ pub fn builder<R: Runtime>(keeper: Keeper) -> tauri::Builder<R> {
 }
 
 pub fn run() {
+    cold_start::hide_callback_arguments(IDENTIFIER);
+    // Read once at start-up; nothing later needs it, and children must not inherit it.
+    let callbacks = cold_start::take_callback_urls();
+    std::env::remove_var("GRANTKEEPER_CALLBACK_URLS");
     init_tracing();
     let keeper = match keeper() {
         Ok(k) => k,
@@ -129,14 +125,15 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    let app =
-        match builder::<tauri::Wry>(keeper).build(tauri::generate_context!("../tauri.conf.json")) {
-            Ok(app) => app,
-            Err(e) => {
-                eprintln!("Grantkeeper cannot start: {e}");
-                std::process::exit(1);
-            }
-        };
+    let app = match builder::<tauri::Wry>(keeper, callbacks)
+        .build(tauri::generate_context!("../tauri.conf.json"))
+    {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("Grantkeeper cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
     app.run(|_app, event| {
         // Closing the window must not quit a tray app; only "Quit" (an explicit exit code) does.
         if let RunEvent::ExitRequested {
@@ -150,16 +147,10 @@ pub fn run() {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn only_our_schemes_count_as_callbacks() {
-        let args = vec![
-            "--flag".to_string(),
-            "grantkeeper://oauth/callback?code=a&state=b".into(),
-            "dev.grantkeeper.app:/oauth/callback?code=a&state=b".into(),
-            "https://example.com".into(),
-        ];
-        assert_eq!(callback_urls(args).len(), 2);
+    fn identifier_matches_the_tauri_config() {
+        let config: serde_json::Value = serde_json::from_str(include_str!("../../tauri.conf.json"))
+            .expect("tauri.conf.json is JSON");
+        assert_eq!(config["identifier"], super::IDENTIFIER);
     }
 }

@@ -655,3 +655,24 @@ def screenshot(path: Path) -> None:
     if shutil.which("import"):
         subprocess.run(["import", "-window", "root", str(path)], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20, check=False)
+
+
+def cmdline(pid: int) -> bytes:
+    """A process's arguments as `ps` shows them to any local user (NUL-separated)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def pids_of(binary: Path) -> list[int]:
+    """Running processes of this executable."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "exe")) == Path(binary).resolve():
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out

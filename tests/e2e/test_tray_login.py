@@ -239,6 +239,10 @@ def test_cold_start_by_callback_completes_login(app, local_server, notifications
     assert gk.grant_tokens(grants[0]["id"]) is not None
     assert [u for u in gk.keychain_usernames() if u.startswith("pending:")] == [], "the used flow must be retired"
     assert server.stats()["authorization_code_grants"] == stats["authorization_code_grants"] + 1
+    # The tray app must not carry the code and state in its arguments (world-readable via ps).
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(callback_url).query)["code"][0]
+    carriers = [pid for pid in gk.pids_of(gk.app_binary()) if code.encode() in gk.cmdline(pid)]
+    assert carriers == [], "the running app's arguments must not hold the authorization code"
 
     # xdg-open ran the app in the foreground: it returns once the app quits.
     with timings.step("quit the cold-started app"):

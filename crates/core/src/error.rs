@@ -51,7 +51,7 @@ pub enum Error {
     )]
     FlowExpired,
 
-    #[error("The provider refused the login ({error}{}). Try again, or check the client's settings.", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("The provider refused the request ({error}{}). Try again, or check the client's settings.", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     ProviderDenied {
         error: String,
         description: Option<String>,
@@ -59,6 +59,12 @@ pub enum Error {
 
     #[error("The provider no longer accepts this grant's refresh token ({0}). Log in again to renew consent.")]
     NeedsReconsent(String),
+
+    #[error("The provider did not accept the authorization code (invalid_grant); it may have expired or been used. Log in again.")]
+    CodeRejected,
+
+    #[error("The keychain could not store the renewed tokens. Grantkeeper holds them in memory and stores them as soon as the keychain answers again: unlock it, then copy the token again (quitting Grantkeeper before that loses the grant).")]
+    TokensHeldInMemory,
 
     #[error("The provider rejected the client's credentials. Check the client ID, authentication method and secret.")]
     ClientRejected,
@@ -68,7 +74,7 @@ pub enum Error {
     )]
     Network { host: String, reason: String },
 
-    #[error("The provider at {host} sent an answer Grantkeeper cannot use: {reason}. Nothing was changed; try again later.")]
+    #[error("The provider at {host} sent an answer Grantkeeper cannot use: {reason}. Grantkeeper kept what it had; try again later.")]
     ProviderResponse { host: String, reason: String },
 }
 
@@ -92,6 +98,8 @@ impl Error {
             Error::ProviderDenied { .. } => "provider_denied",
             Error::NeedsReconsent(_) => "needs_reconsent",
             Error::ClientRejected => "client_rejected",
+            Error::CodeRejected => "code_rejected",
+            Error::TokensHeldInMemory => "keychain_locked",
             Error::Network { .. } => "network",
             Error::ProviderResponse { .. } => "provider_response",
         }
@@ -106,15 +114,64 @@ impl Error {
     }
 }
 
-/// Provider-supplied text, made safe to show: printable characters only, at most 200 of them.
+/// Provider-supplied text, made safe to show: no control or invisible formatting characters
+/// (bidi overrides, zero-width), at most 200 characters.
 pub fn sanitize_provider_text(text: &str) -> String {
-    let cleaned: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    let cleaned: String = text
+        .chars()
+        .filter(|c| !c.is_control() && !is_format_char(*c))
+        .take(200)
+        .collect();
     cleaned.trim().to_string()
+}
+
+/// Unicode "format" characters that change how text displays without being seen.
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Provider text about a request we made: sanitised, with every secret we sent redacted, and
+/// any long token-like run of characters hidden too (a provider may echo back credentials we
+/// don't know by value).
+pub fn provider_text(text: &str, sent: &[&str]) -> String {
+    let mut out = text.to_string();
+    for secret in sent.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(secret, "[redacted]");
+    }
+    let token_like = |w: &str| {
+        w.len() >= 24
+            && w.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '/' | '=')
+            })
+    };
+    let words: Vec<String> = out
+        .split(' ')
+        .map(|w| {
+            if token_like(w) {
+                "[redacted]".to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    sanitize_provider_text(&words.join(" "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_text_redacts_what_we_sent_and_anything_token_like() {
+        let text = "bad token tok-abc123 and xYz0123456789abcdefghijKLMNOP_-.~ here";
+        let shown = provider_text(text, &["tok-abc123"]);
+        assert_eq!(shown, "bad token [redacted] and [redacted] here");
+    }
+
+    #[test]
+    fn invisible_formatting_characters_are_removed() {
+        assert_eq!(sanitize_provider_text("a\u{202E}b\u{200B}c"), "abc");
+    }
 
     #[test]
     fn provider_text_is_stripped_of_control_characters_and_truncated() {

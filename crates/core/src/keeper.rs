@@ -17,8 +17,9 @@ use crate::status::{grant_status, GrantStatus, DEFAULT_REFRESH_MARGIN_SECS};
 use crate::tokens::GrantTokens;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// Told to whoever listens (the tray, the window) when something changed.
@@ -76,6 +77,10 @@ pub struct Keeper {
     refresh_margin: Duration,
     keychain_locked: AtomicBool,
     events: broadcast::Sender<Event>,
+    /// Renewed tokens the keychain refused to store (it locked mid-refresh). The provider has
+    /// already retired the old refresh token, so these are the grant's only working copy: kept
+    /// until a keychain write succeeds.
+    unsaved: Mutex<HashMap<String, GrantTokens>>,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -101,6 +106,7 @@ impl Keeper {
             refresh_margin: Duration::seconds(DEFAULT_REFRESH_MARGIN_SECS),
             keychain_locked: AtomicBool::new(false),
             events,
+            unsaved: Mutex::default(),
         }
     }
 
@@ -380,7 +386,8 @@ impl Keeper {
             requested_scopes: client.scopes.clone(),
             expires_at,
         };
-        let expired = self
+        let pending_key = keychain::pending_key(&pending.state_hash);
+        let recorded = self
             .update_metadata(move |file| {
                 let (expired, live): (Vec<_>, Vec<_>) =
                     file.pending.drain(..).partition(|p| p.expires_at <= now);
@@ -388,7 +395,15 @@ impl Keeper {
                 file.pending.push(pending);
                 Ok(expired)
             })
-            .await?;
+            .await;
+        let expired = match recorded {
+            Ok(expired) => expired,
+            Err(e) => {
+                // No flow recorded: don't leave its verifier behind.
+                let _best_effort = self.kc_delete(&pending_key).await;
+                return Err(e);
+            }
+        };
         for p in expired {
             self.kc_delete(&keychain::pending_key(&p.state_hash))
                 .await?;
@@ -479,10 +494,17 @@ impl Keeper {
                 description,
                 state,
             } => {
-                // Retire the flow so its state cannot be used later.
-                if let Some(state) = state {
-                    let _retired = self.take_pending(&state).await;
+                // Only a callback for a flow we started may speak for the provider; anyone can
+                // open a grantkeeper:// link with an `error` in it. The flow is retired either way.
+                let Some(state) = state else {
+                    return Err(Error::UnknownState);
+                };
+                match self.take_pending(&state).await {
+                    Ok(_) | Err(Error::FlowExpired) => {}
+                    Err(e) => return Err(e),
                 }
+                let description =
+                    description.map(|d| crate::error::provider_text(&d, &[state.expose()]));
                 return Err(Error::ProviderDenied { error, description });
             }
         };
@@ -505,17 +527,20 @@ impl Keeper {
             .granted_scopes
             .clone()
             .unwrap_or_else(|| pending.requested_scopes.clone());
-        let identity = oauth::identity(&self.http, &client, &issued.access_token, &granted)
-            .await
-            .unwrap_or_else(|| "unknown identity".into());
+        let identity = oauth::identity(&self.http, &client, &issued.access_token, &granted).await;
 
         // Same client and identity again (re-consent): replace that grant instead of adding one.
         let meta = self.metadata_file().await?;
-        let previous = meta
-            .grants
-            .iter()
-            .find(|g| g.client == client.id && g.identity == identity)
+        // Without a known identity two logins may be two people: keep both.
+        let previous = identity
+            .as_ref()
+            .and_then(|who| {
+                meta.grants
+                    .iter()
+                    .find(|g| g.client == client.id && &g.identity == who)
+            })
             .cloned();
+        let identity = identity.unwrap_or_else(|| "unknown identity".into());
         let id = previous
             .as_ref()
             .map(|g| g.id.clone())
@@ -580,7 +605,8 @@ impl Keeper {
         let token = if fresh {
             self.stored_tokens(grant_id).await?.access_token
         } else {
-            self.refresh_locked(grant_id).await?
+            self.refresh_locked(grant_id, grant.refreshed_at, false)
+                .await?
         };
         let id = grant_id.to_string();
         let used_at = self.now();
@@ -595,6 +621,7 @@ impl Keeper {
     }
 
     async fn stored_tokens(&self, grant_id: &str) -> Result<GrantTokens> {
+        self.flush_unsaved(grant_id).await?;
         let secret = self
             .kc_get(&keychain::grant_key(grant_id))
             .await?
@@ -602,22 +629,43 @@ impl Keeper {
         GrantTokens::from_secret(&secret, grant_id)
     }
 
-    /// Refreshes a grant now (even if its token is still fresh).
-    pub async fn refresh(&self, grant_id: &str) -> Result<GrantStatus> {
-        self.refresh_locked_inner(grant_id, true).await?;
-        self.grant_status(grant_id).await
+    fn unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<String, GrantTokens>> {
+        self.unsaved.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn refresh_locked(&self, grant_id: &str) -> Result<Secret> {
-        self.refresh_locked_inner(grant_id, false).await
+    /// Stores renewed tokens that the keychain refused earlier, before anything reads it.
+    async fn flush_unsaved(&self, grant_id: &str) -> Result<()> {
+        let held = self.unsaved().get(grant_id).cloned();
+        if let Some(tokens) = held {
+            self.kc_set(&keychain::grant_key(grant_id), tokens.to_secret())
+                .await
+                .map_err(|_| Error::TokensHeldInMemory)?;
+            self.unsaved().remove(grant_id);
+            tracing::info!(grant = %grant_id, "renewed tokens held in memory are now in the keychain");
+        }
+        Ok(())
+    }
+
+    /// Refreshes a grant now (even if its token is still fresh).
+    pub async fn refresh(&self, grant_id: &str) -> Result<GrantStatus> {
+        let observed = self.metadata_file().await?.grant(grant_id)?.refreshed_at;
+        self.refresh_locked(grant_id, observed, true).await?;
+        self.grant_status(grant_id).await
     }
 
     /// One refresh per grant at a time, across threads and processes: the grant's lock file is
     /// held from the metadata re-read to the metadata write. Whoever waited finds the token fresh
     /// and uses it instead of spending the (single-use) refresh token again.
-    async fn refresh_locked_inner(&self, grant_id: &str, force: bool) -> Result<Secret> {
+    ///
+    /// `observed` is the grant's last refresh as the caller saw it when it decided to refresh: if
+    /// it differs once we hold the lock, someone refreshed meanwhile.
+    async fn refresh_locked(
+        &self,
+        grant_id: &str,
+        observed: Option<DateTime<Utc>>,
+        force: bool,
+    ) -> Result<Secret> {
         let lock_path = self.paths.lock_dir.join(format!("grant-{grant_id}.lock"));
-        let started = self.now();
         let lock = tokio::time::timeout(
             std::time::Duration::from_secs(90),
             blocking(move || FileLock::acquire(&lock_path)),
@@ -631,7 +679,7 @@ impl Keeper {
             return Err(Error::NeedsReconsent("refused earlier".into()));
         }
         let now = self.now();
-        let refreshed_meanwhile = grant.refreshed_at.is_some_and(|r| r >= started);
+        let refreshed_meanwhile = grant.refreshed_at != observed;
         let still_fresh = grant
             .access_expires_at
             .is_some_and(|at| at - now > self.refresh_margin);
@@ -664,20 +712,25 @@ impl Keeper {
             refresh_token: issued.refresh_token.or(Some(refresh_token)),
         };
         let mut attempt = 0;
-        loop {
+        let stored = loop {
             match self
                 .kc_set(&keychain::grant_key(grant_id), new_tokens.to_secret())
                 .await
             {
-                Ok(()) => break,
+                Ok(()) => break true,
                 Err(e) if attempt < 3 => {
                     attempt += 1;
                     tracing::warn!(grant = %grant_id, attempt, "storing refreshed tokens failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    tracing::error!(grant = %grant_id, "the keychain refused the renewed tokens ({e}); holding them in memory");
+                    self.unsaved()
+                        .insert(grant_id.to_string(), new_tokens.clone());
+                    break false;
+                }
             }
-        }
+        };
         let id = grant_id.to_string();
         let granted = issued.granted_scopes;
         let expires_at = issued.expires_at;
@@ -694,6 +747,10 @@ impl Keeper {
         drop(lock);
         tracing::info!(grant = %grant_id, "grant refreshed");
         self.emit(Event::GrantsChanged);
+        if !stored {
+            // Not handed out: a token must not be used before its refresh token is stored.
+            return Err(Error::TokensHeldInMemory);
+        }
         Ok(issued.access_token)
     }
 
@@ -717,9 +774,16 @@ impl Keeper {
         let meta = self.metadata_file().await?;
         let grant = meta.grant(grant_id)?.clone();
         let client = self.client(&grant.client).await?;
-        match self.kc_get(&keychain::grant_key(grant_id)).await? {
-            Some(secret) => {
-                let tokens = GrantTokens::from_secret(&secret, grant_id)?;
+        let held = self.unsaved().get(grant_id).cloned();
+        let tokens = match held {
+            Some(tokens) => Some(tokens),
+            None => match self.kc_get(&keychain::grant_key(grant_id)).await? {
+                Some(secret) => Some(GrantTokens::from_secret(&secret, grant_id)?),
+                None => None,
+            },
+        };
+        match tokens {
+            Some(tokens) => {
                 let token = tokens.refresh_token.unwrap_or(tokens.access_token);
                 let client_secret = self.client_secret(&client).await?;
                 oauth::revoke(&self.http, &client, client_secret.as_ref(), &token).await?;
@@ -729,6 +793,7 @@ impl Keeper {
             }
         }
         self.kc_delete(&keychain::grant_key(grant_id)).await?;
+        self.unsaved().remove(grant_id);
         let id = grant_id.to_string();
         self.update_metadata(move |file| {
             file.grants.retain(|g| g.id != id);

@@ -16,6 +16,7 @@ pub mod paths;
 pub mod scopes;
 pub mod secret;
 pub mod status;
+pub mod token_response;
 pub mod tokens;
 
 pub use clock::{Clock, ManualClock, SystemClock};

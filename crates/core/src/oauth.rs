@@ -2,18 +2,50 @@
 //! token endpoint; its secret types are converted into [`Secret`] right here at the border.
 
 use crate::config::{AuthMethod, ClientConfig};
-use crate::error::{sanitize_provider_text, Error, Result};
+use crate::error::{provider_text, sanitize_provider_text, Error, Result};
 use crate::secret::Secret;
+use crate::token_response::LenientTokenResponse;
 use chrono::{DateTime, Duration, Utc};
-use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse,
+};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
 use std::time::Duration as StdDuration;
 
-type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+/// oauth2's basic client, but reading token responses leniently (see `token_response.rs`).
+type Client = oauth2::Client<
+    BasicErrorResponse,
+    LenientTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+type UnsetClient = oauth2::Client<
+    BasicErrorResponse,
+    LenientTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+>;
+
+/// Which token request failed: the same provider error means different things to the user.
+#[derive(Clone, Copy)]
+enum Request {
+    Exchange,
+    Refresh,
+}
 
 /// Longest access-token lifetime we believe; a hostile or broken `expires_in` is clamped.
 const MAX_TOKEN_LIFETIME_DAYS: i64 = 365;
@@ -57,7 +89,7 @@ fn oauth_client(client: &ClientConfig, secret: Option<&Secret>) -> Result<Client
     let invalid = |what: &str, e: url::ParseError| {
         Error::Invalid(format!("The {what} URL is not valid: {e}"))
     };
-    let mut c = BasicClient::new(ClientId::new(client.client_id.clone()))
+    let mut c = UnsetClient::new(ClientId::new(client.client_id.clone()))
         .set_auth_uri(
             AuthUrl::new(client.endpoints.authorize_url.clone())
                 .map_err(|e| invalid("authorization", e))?,
@@ -112,28 +144,35 @@ type TokenError = RequestTokenError<
     oauth2::StandardErrorResponse<BasicErrorResponseType>,
 >;
 
-fn map_token_error(err: TokenError, token_url: &str) -> Error {
+/// Maps a failed token request to what the user needs to know. Provider text is sanitised and
+/// anything the app sent (code, verifier, refresh token, client secret) is redacted from it: a
+/// hostile or careless provider may echo it back. Bodies that are not OAuth errors are never
+/// copied.
+fn map_token_error(err: TokenError, token_url: &str, request: Request, sent: &[&str]) -> Error {
     let host = host_of(token_url);
     match err {
         RequestTokenError::ServerResponse(resp) => {
-            let description = resp.error_description().map(|d| sanitize_provider_text(d));
-            match resp.error() {
-                BasicErrorResponseType::InvalidGrant => {
+            let description = resp.error_description().map(|d| provider_text(d, sent));
+            match (resp.error(), request) {
+                (BasicErrorResponseType::InvalidGrant, Request::Refresh) => {
                     Error::NeedsReconsent(description.unwrap_or_else(|| "invalid_grant".into()))
                 }
-                BasicErrorResponseType::InvalidClient
-                | BasicErrorResponseType::UnauthorizedClient => Error::ClientRejected,
-                other => Error::ProviderDenied {
-                    error: sanitize_provider_text(other.as_ref()),
+                (BasicErrorResponseType::InvalidGrant, Request::Exchange) => Error::CodeRejected,
+                (
+                    BasicErrorResponseType::InvalidClient
+                    | BasicErrorResponseType::UnauthorizedClient,
+                    _,
+                ) => Error::ClientRejected,
+                (other, _) => Error::ProviderDenied {
+                    error: provider_text(other.as_ref(), sent),
                     description,
                 },
             }
         }
         RequestTokenError::Request(e) => Error::Network {
             host,
-            reason: sanitize_provider_text(&describe_transport_error(&e)),
+            reason: describe_transport_error(&e),
         },
-        // The body is deliberately not included: it may be anything, tokens included.
         RequestTokenError::Parse(_, body) => Error::ProviderResponse {
             host,
             reason: if looks_like_html(&body) {
@@ -142,14 +181,19 @@ fn map_token_error(err: TokenError, token_url: &str) -> Error {
                 "the token response is not valid OAuth JSON".into()
             },
         },
-        RequestTokenError::Other(msg) => Error::ProviderResponse {
-            host,
-            reason: if msg.to_lowercase().contains("content-type") {
-                "the token endpoint answered with a web page instead of JSON (possibly a bot challenge)".into()
-            } else {
-                sanitize_provider_text(&msg)
-            },
-        },
+        RequestTokenError::Other(msg) => {
+            let lower = msg.to_lowercase();
+            Error::ProviderResponse {
+                host,
+                reason: if lower.contains("content-type") {
+                    "the token endpoint answered with a web page instead of JSON (possibly a bot challenge)".into()
+                } else if lower.contains("empty error response") {
+                    "the token endpoint answered with an error status and no body (a redirect, or a proxy in the way); check the token URL".into()
+                } else {
+                    provider_text(&msg, sent)
+                },
+            }
+        }
     }
 }
 
@@ -185,7 +229,7 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
     }
 }
 
-fn into_issued(resp: BasicTokenResponse, now: DateTime<Utc>, host: &str) -> Result<IssuedTokens> {
+fn into_issued(resp: LenientTokenResponse, now: DateTime<Utc>, host: &str) -> Result<IssuedTokens> {
     let access = resp.access_token().secret();
     if access.is_empty() || access.chars().any(|c| c.is_control() || c == ' ') {
         return Err(Error::ProviderResponse {
@@ -224,7 +268,14 @@ pub async fn exchange_code(
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_string()))
         .request_async(http)
         .await
-        .map_err(|e| map_token_error(e, &client.endpoints.token_url))?;
+        .map_err(|e| {
+            let sent = [
+                code,
+                verifier.expose(),
+                secret.map(Secret::expose).unwrap_or_default(),
+            ];
+            map_token_error(e, &client.endpoints.token_url, Request::Exchange, &sent)
+        })?;
     into_issued(resp, now, &host_of(&client.endpoints.token_url))
 }
 
@@ -241,7 +292,13 @@ pub async fn refresh(
         .exchange_refresh_token(&token)
         .request_async(http)
         .await
-        .map_err(|e| map_token_error(e, &client.endpoints.token_url))?;
+        .map_err(|e| {
+            let sent = [
+                refresh_token.expose(),
+                secret.map(Secret::expose).unwrap_or_default(),
+            ];
+            map_token_error(e, &client.endpoints.token_url, Request::Refresh, &sent)
+        })?;
     into_issued(resp, now, &host_of(&client.endpoints.token_url))
 }
 

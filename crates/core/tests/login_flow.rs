@@ -475,3 +475,17 @@ async fn clients_are_validated_and_a_secret_is_required_where_the_method_needs_o
         "nothing was saved"
     );
 }
+
+#[tokio::test]
+async fn an_error_link_for_a_flow_we_did_not_start_is_ignored_without_its_text() {
+    let env = env().await;
+    env.public_client().await;
+    for link in [
+        "grantkeeper://oauth/callback?error=access_denied&error_description=%3Cb%3ESECURITY+ALERT%3C%2Fb%3E",
+        "grantkeeper://oauth/callback?error=access_denied&error_description=call+us&state=not-ours",
+    ] {
+        let err = env.keeper.complete_login(link).await.expect_err(link);
+        assert_eq!(err.code(), "unknown_state", "{link}");
+        assert!(!err.to_string().contains("SECURITY") && !err.to_string().contains("call us"));
+    }
+}
