@@ -11,6 +11,7 @@ mod menu_id;
 mod notify;
 mod state;
 mod tray;
+mod watch;
 mod window;
 
 use grantkeeper_core::keychain::SERVICE;
@@ -87,6 +88,7 @@ pub fn builder<R: Runtime>(keeper: Keeper, callbacks: Vec<String>) -> tauri::Bui
                 handle_urls(&forwarded, urls);
             });
             events::spawn(&handle);
+            watch::spawn(&handle);
             let startup = handle.clone();
             tauri::async_runtime::spawn(async move {
                 let keeper = startup.state::<AppState>().keeper.clone();

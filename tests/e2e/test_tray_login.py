@@ -278,3 +278,21 @@ def test_grant_survives_restart_and_a_second_process_hands_out_its_token(app, lo
     assert grant_id in listing.stdout.decode(), "gk list shows the grant"
     assert token.expose() not in listing.stdout.decode(), "gk list never shows a token"
     assert read_grants()[0]["last_used_at"], "the hand-out by gk is recorded as the grant's last use"
+
+
+def test_tray_follows_a_refresh_made_by_another_process(app, local_server, timings):
+    """`gk token` refreshes an expired grant in another process; the tray notices without a click."""
+    server = local_server(access_ttl=gk.SHORT_ACCESS_TTL)
+    start_app_with_dns_client(app, server, timings)
+    login_from_tray(app, timings)
+    with timings.step("wait for the short-lived token to expire"):
+        app.wait_for_grant(CLIENT_NAME, state="expired", timeout=gk.SHORT_ACCESS_TTL + 15)
+    env = {**os.environ, "GRANTKEEPER_REFRESH_MARGIN_SECS": str(gk.REFRESH_MARGIN)}
+    before = server.stats()["refresh_grants"]
+    out = subprocess.run([str(Path(gk.app_binary()).with_name("gk")), "token"], env=env,
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, f"gk token failed: {out.stderr.decode(errors='replace')}"
+    assert server.stats()["refresh_grants"] == before + 1, "gk refreshed the expired grant"
+    with timings.step("tray shows the refreshed state"):
+        # The new token is again inside the refresh margin, so "expiring soon", no longer "expired".
+        app.wait_for_grant(CLIENT_NAME, state="expiring soon", timeout=5)

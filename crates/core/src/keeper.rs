@@ -119,6 +119,11 @@ impl Keeper {
         self.refresh_margin
     }
 
+    /// Another process changed the files: listeners should re-read.
+    pub fn files_changed(&self) {
+        self.emit(Event::GrantsChanged);
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }

@@ -38,25 +38,26 @@ impl KeyringStore {
     }
 }
 
+/// keyring reports a locked collection, an unanswered unlock prompt and a hung service all as
+/// platform errors; tell them apart by what the Secret Service said.
 fn map_keyring_error(e: keyring::Error) -> Error {
-    match e {
-        keyring::Error::NoStorageAccess(inner) => {
-            let text = inner.to_string().to_lowercase();
-            if text.contains("lock") || text.contains("prompt") || text.contains("dismiss") {
-                Error::KeychainLocked
-            } else {
-                Error::KeychainUnavailable(inner.to_string())
-            }
+    let text = match &e {
+        keyring::Error::NoStorageAccess(inner) | keyring::Error::PlatformFailure(inner) => {
+            inner.to_string()
         }
-        keyring::Error::PlatformFailure(inner) => {
-            let text = inner.to_string();
-            if text.to_lowercase().contains("lock") {
-                Error::KeychainLocked
-            } else {
-                Error::KeychainUnavailable(text)
-            }
-        }
-        other => Error::KeychainUnavailable(other.to_string()),
+        other => return Error::KeychainUnavailable(other.to_string()),
+    };
+    let lower = text.to_lowercase();
+    if lower.contains("noreply")
+        || lower.contains("no reply")
+        || lower.contains("timed out")
+        || lower.contains("timeout")
+    {
+        Error::KeychainUnavailable("the keychain service did not answer".into())
+    } else if lower.contains("locked") || lower.contains("prompt") || lower.contains("dismissed") {
+        Error::KeychainLocked
+    } else {
+        Error::KeychainUnavailable(text)
     }
 }
 
