@@ -50,6 +50,7 @@ fn map_keyring_error(e: keyring::Error) -> Error {
     let lower = text.to_lowercase();
     if lower.contains("noreply")
         || lower.contains("no reply")
+        || lower.contains("did not receive a reply")
         || lower.contains("timed out")
         || lower.contains("timeout")
     {
