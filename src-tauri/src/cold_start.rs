@@ -57,7 +57,8 @@ fn another_instance_running(identifier: &str) -> bool {
 }
 
 /// The callback URLs this process was started with: from the environment after a
-/// re-execution, else from the arguments.
+/// re-execution, else from the arguments. Call once, at the start of `main`: the variable is
+/// removed (children must not inherit it) while the process is still single-threaded.
 pub fn take_callback_urls() -> Vec<String> {
     let mut urls: Vec<String> = std::env::args()
         .skip(1)
@@ -65,6 +66,7 @@ pub fn take_callback_urls() -> Vec<String> {
         .collect();
     if let Ok(held) = std::env::var(ENV_CALLBACKS) {
         urls.extend(held.lines().filter(|l| is_callback(l)).map(str::to_string));
+        std::env::remove_var(ENV_CALLBACKS);
     }
     urls
 }

@@ -116,9 +116,7 @@ pub fn builder<R: Runtime>(keeper: Keeper, callbacks: Vec<String>) -> tauri::Bui
 
 pub fn run() {
     cold_start::hide_callback_arguments(IDENTIFIER);
-    // Read once at start-up; nothing later needs it, and children must not inherit it.
     let callbacks = cold_start::take_callback_urls();
-    std::env::remove_var("GRANTKEEPER_CALLBACK_URLS");
     init_tracing();
     let keeper = match keeper() {
         Ok(k) => k,
