@@ -108,17 +108,29 @@ function renderClients() {
   }
 }
 
+// Re-render only what changed: change events arrive in bursts (our own writes, other
+// processes), and a list rebuilt under the user's pointer loses focus and selection.
+let shown = { clients: null, grants: null };
+
 async function refresh() {
   try {
     clients = await invoke("list_clients");
-    renderClients();
+    const key = JSON.stringify(clients);
+    if (key !== shown.clients) {
+      shown.clients = key;
+      renderClients();
+    }
   } catch (e) {
     showBanner(e.message || String(e));
   }
   try {
     const view = await invoke("list_grants");
     grants = view.grants;
-    renderGrants();
+    const key = JSON.stringify(grants);
+    if (key !== shown.grants) {
+      shown.grants = key;
+      renderGrants();
+    }
     if (view.keychain_locked) showBanner("The keychain is locked: unlock it to copy tokens or log in.");
   } catch (e) {
     showBanner(e.message || String(e));

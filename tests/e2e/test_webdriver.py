@@ -8,12 +8,11 @@ import os
 import re
 import shutil
 import socket
-import time
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support import expected_conditions as EC
@@ -136,8 +135,11 @@ def test_add_client_in_window_then_login_shows_grant(app, local_server, window, 
     countdown = grant_el.find_element(By.CSS_SELECTOR, ".countdown")
     first = countdown.text
     assert COUNTDOWN.fullmatch(first), f"countdown reads {first!r}"
-    time.sleep(1.3)  # the countdown ticks every second
-    assert countdown.text != first, "the countdown must be live"
+    # The countdown ticks every second; two ticks always change the seconds shown.
+    try:
+        WebDriverWait(driver, 2.5, poll_frequency=0.1).until(lambda d: countdown.text != first)
+    except TimeoutException:
+        raise AssertionError(f"the countdown must be live: it read {first!r} for 2.5 s") from None
 
     tokens = gk.grant_tokens(grant["id"])
     page = driver.page_source
