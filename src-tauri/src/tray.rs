@@ -1,34 +1,145 @@
 //! The tray icon and its menu: log in per client, copy/revoke per grant, open, quit.
-//! The menu is rebuilt whenever grants or clients change.
+//! The menu is described as plain data first (`model`), and rebuilt only when that changes: a
+//! menu replaced while a user has it open closes under their pointer.
 
 use crate::actions;
 use crate::menu_id::MenuId;
 use crate::state::AppState;
 use crate::window;
-use tauri::menu::{Menu, MenuBuilder, MenuItem, SubmenuBuilder};
+use grantkeeper_core::{ClientConfig, GrantStatus};
+use std::sync::Mutex;
+use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Runtime};
 
 pub const TRAY_ID: &str = "grantkeeper";
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Item {
+        id: MenuId,
+        label: String,
+        enabled: bool,
+    },
+    Submenu {
+        id: MenuId,
+        label: String,
+        items: Vec<Entry>,
+    },
+    Separator,
+}
+
+fn item(id: MenuId, label: impl Into<String>) -> Entry {
+    Entry::Item {
+        id,
+        label: label.into(),
+        enabled: true,
+    }
+}
+
+fn note(name: &str, label: impl Into<String>) -> Entry {
+    Entry::Item {
+        id: MenuId::Inert(name.into()),
+        label: label.into(),
+        enabled: false,
+    }
+}
+
+/// What the menu shows for these clients and grants.
+pub fn model(
+    clients: grantkeeper_core::Result<Vec<ClientConfig>>,
+    grants: grantkeeper_core::Result<Vec<GrantStatus>>,
+) -> Vec<Entry> {
+    let mut menu = vec![item(MenuId::Open, "Open Grantkeeper"), Entry::Separator];
+    match clients {
+        Ok(clients) if clients.is_empty() => menu.push(note(
+            "no-clients",
+            "No clients yet: open Grantkeeper to add one",
+        )),
+        Ok(clients) => menu.extend(clients.iter().map(|c| {
+            item(
+                MenuId::Login(c.id.clone()),
+                format!("Log in with {}", c.name),
+            )
+        })),
+        Err(e) => menu.push(note(
+            "config-error",
+            format!("Client settings unreadable ({})", e.code()),
+        )),
+    }
+    match grants {
+        Ok(grants) if grants.is_empty() => {}
+        Ok(grants) => {
+            menu.push(Entry::Separator);
+            menu.extend(grants.iter().map(|g| Entry::Submenu {
+                id: MenuId::Inert(format!("grant-{}", g.id)),
+                label: format!("{} — {}: {}", g.identity, g.client_name, g.state_label),
+                items: vec![
+                    item(MenuId::CopyToken(g.id.clone()), "Copy token"),
+                    item(MenuId::Revoke(g.id.clone()), "Revoke"),
+                ],
+            }));
+        }
+        Err(e) => {
+            menu.push(Entry::Separator);
+            menu.push(note(
+                "metadata-error",
+                format!("Grant list unreadable ({})", e.code()),
+            ));
+        }
+    }
+    menu.push(Entry::Separator);
+    menu.push(item(MenuId::Quit, "Quit Grantkeeper"));
+    menu
+}
+
+/// The model currently shown.
+#[derive(Default)]
+struct Shown(Mutex<Vec<Entry>>);
+
+fn build_items<R: Runtime>(
+    app: &AppHandle<R>,
+    entries: &[Entry],
+) -> tauri::Result<Vec<Box<dyn IsMenuItem<R>>>> {
+    let mut out: Vec<Box<dyn IsMenuItem<R>>> = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Item { id, label, enabled } => {
+                out.push(Box::new(MenuItem::with_id(
+                    app,
+                    id.encode(),
+                    label,
+                    *enabled,
+                    None::<&str>,
+                )?));
+            }
+            Entry::Separator => out.push(Box::new(PredefinedMenuItem::separator(app)?)),
+            Entry::Submenu { id, label, items } => {
+                let children = build_items(app, items)?;
+                let refs: Vec<&dyn IsMenuItem<R>> = children.iter().map(|c| c.as_ref()).collect();
+                out.push(Box::new(Submenu::with_id_and_items(
+                    app,
+                    id.encode(),
+                    label,
+                    true,
+                    &refs,
+                )?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn build_menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Result<Menu<R>> {
+    let items = build_items(app, entries)?;
+    let refs: Vec<&dyn IsMenuItem<R>> = items.iter().map(|c| c.as_ref()).collect();
+    Menu::with_items(app, &refs)
+}
+
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
-    let menu = MenuBuilder::new(app)
-        .item(&MenuItem::with_id(
-            app,
-            MenuId::Open.encode(),
-            "Open Grantkeeper",
-            true,
-            None::<&str>,
-        )?)
-        .separator()
-        .item(&MenuItem::with_id(
-            app,
-            MenuId::Quit.encode(),
-            "Quit Grantkeeper",
-            true,
-            None::<&str>,
-        )?)
-        .build()?;
+    let initial = model(Ok(Vec::new()), Ok(Vec::new()));
+    let menu = build_menu(app, &initial)?;
+    app.manage(Shown(Mutex::new(initial)));
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("Grantkeeper")
         .menu(&menu)
@@ -41,88 +152,22 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Rebuilds the menu from the current clients and grants (metadata only, no keychain).
+/// Brings the menu up to date with the clients and grants (metadata only, no keychain).
 pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
     let keeper = app.state::<AppState>().keeper.clone();
-    let clients = keeper.clients().await;
-    let grants = keeper.grants().await;
-    let menu = build_menu(app, clients, grants);
-    match menu {
-        Ok(menu) => {
-            if let Some(tray) = app.tray_by_id(TRAY_ID) {
-                if let Err(e) = tray.set_menu(Some(menu)) {
-                    tracing::warn!("could not update the tray menu: {e}");
-                }
-            }
-        }
-        Err(e) => tracing::warn!("could not build the tray menu: {e}"),
+    let wanted = model(keeper.clients().await, keeper.grants().await);
+    let shown = app.state::<Shown>();
+    let mut current = shown.0.lock().unwrap_or_else(|e| e.into_inner());
+    if *current == wanted {
+        return;
     }
-}
-
-fn build_menu<R: Runtime>(
-    app: &AppHandle<R>,
-    clients: grantkeeper_core::Result<Vec<grantkeeper_core::ClientConfig>>,
-    grants: grantkeeper_core::Result<Vec<grantkeeper_core::GrantStatus>>,
-) -> tauri::Result<Menu<R>> {
-    let item = |id: MenuId, label: &str, enabled: bool| {
-        MenuItem::with_id(app, id.encode(), label, enabled, None::<&str>)
+    let Some(tray) = app.tray_by_id(TRAY_ID) else {
+        return;
     };
-    let mut menu = MenuBuilder::new(app)
-        .item(&item(MenuId::Open, "Open Grantkeeper", true)?)
-        .separator();
-    match clients {
-        Ok(clients) if clients.is_empty() => {
-            menu = menu.item(&item(
-                MenuId::Inert("no-clients".into()),
-                "No clients yet: open Grantkeeper to add one",
-                false,
-            )?);
-        }
-        Ok(clients) => {
-            for c in clients {
-                menu = menu.item(&item(
-                    MenuId::Login(c.id.clone()),
-                    &format!("Log in with {}", c.name),
-                    true,
-                )?);
-            }
-        }
-        Err(e) => {
-            menu = menu.item(&item(
-                MenuId::Inert("config-error".into()),
-                &format!("Client settings unreadable ({})", e.code()),
-                false,
-            )?);
-        }
+    match build_menu(app, &wanted).and_then(|menu| tray.set_menu(Some(menu))) {
+        Ok(()) => *current = wanted,
+        Err(e) => tracing::warn!("could not update the tray menu: {e}"),
     }
-    match grants {
-        Ok(grants) if !grants.is_empty() => {
-            menu = menu.separator();
-            for g in grants {
-                let label = format!("{} — {}: {}", g.identity, g.client_name, g.state_label);
-                let sub = SubmenuBuilder::with_id(
-                    app,
-                    MenuId::Inert(format!("grant-{}", g.id)).encode(),
-                    label,
-                )
-                .item(&item(MenuId::CopyToken(g.id.clone()), "Copy token", true)?)
-                .item(&item(MenuId::Revoke(g.id.clone()), "Revoke", true)?)
-                .build()?;
-                menu = menu.item(&sub);
-            }
-        }
-        Ok(_) => {}
-        Err(e) => {
-            menu = menu.separator().item(&item(
-                MenuId::Inert("metadata-error".into()),
-                &format!("Grant list unreadable ({})", e.code()),
-                false,
-            )?);
-        }
-    }
-    menu.separator()
-        .item(&item(MenuId::Quit, "Quit Grantkeeper", true)?)
-        .build()
 }
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
@@ -157,5 +202,56 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             Ok(())
         }),
         MenuId::Inert(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(entries: &[Entry]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| match e {
+                Entry::Item { label, .. } => label.clone(),
+                Entry::Submenu { label, items, .. } => {
+                    format!("{label} [{}]", labels(items).join(", "))
+                }
+                Entry::Separator => "---".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_setup_points_to_the_window() {
+        assert_eq!(
+            labels(&model(Ok(vec![]), Ok(vec![]))),
+            vec![
+                "Open Grantkeeper",
+                "---",
+                "No clients yet: open Grantkeeper to add one",
+                "---",
+                "Quit Grantkeeper"
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_files_show_their_error_code_instead_of_entries() {
+        let broken = || Err(grantkeeper_core::Error::UnknownClient("x".into()));
+        let menu = labels(&model(broken(), Err(grantkeeper_core::Error::UnknownState)));
+        assert!(
+            menu.contains(&"Client settings unreadable (unknown_client)".to_string()),
+            "{menu:?}"
+        );
+        assert!(
+            menu.contains(&"Grant list unreadable (unknown_state)".to_string()),
+            "{menu:?}"
+        );
+        assert_eq!(
+            menu.last().map(String::as_str),
+            Some("Quit Grantkeeper"),
+            "Quit is always there"
+        );
     }
 }

@@ -223,6 +223,26 @@ class Tray:
     def click(self, item: MenuItem | str, **kw) -> None:
         if isinstance(item, str):
             item = self.get(item, **kw)
+        # The app may rebuild its menu between our GetLayout and the click (item ids change), as
+        # under a real panel: find the same item by its label path in the new layout and retry.
+        for attempt in range(3):
+            try:
+                return self._click_once(item)
+            except dbus.DBusException as e:
+                if "does not refer to a menu item" not in str(e) or attempt == 2:
+                    raise
+                item = self._refind(item)
+
+    def _refind(self, stale: MenuItem) -> MenuItem:
+        path = [a.label for a in stale.ancestors() if a.id != 0] + [stale.label]
+        node = self.layout()
+        for label in path:
+            node = next((c for c in node.children if c.label == label), None)
+            if node is None:
+                raise TrayError(f"menu item {' > '.join(path)!r} is gone; the menu is:\n{self.layout().render()}")
+        return node
+
+    def _click_once(self, item: MenuItem) -> None:
         if not item.enabled:
             raise TrayError(f"menu item {item.label!r} is disabled")
         for parent in item.ancestors():
