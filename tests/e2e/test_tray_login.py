@@ -296,3 +296,33 @@ def test_tray_follows_a_refresh_made_by_another_process(app, local_server, timin
     with timings.step("tray shows the refreshed state"):
         # The new token is again inside the refresh margin, so "expiring soon", no longer "expired".
         app.wait_for_grant(CLIENT_NAME, state="expiring soon", timeout=5)
+
+
+def test_loopback_redirect_login_listens_only_while_pending(app, local_server, notifications, timings):
+    """A client registered with http://127.0.0.1:PORT/…: the browser delivers the redirect to the
+    app's own listener, which exists only while the login is pending."""
+    port = gk.free_port()
+    redirect = f"http://127.0.0.1:{port}/oauth/callback"
+    server = local_server(clients=[{
+        "client_id": "loopback-client", "client_secret": None, "auth_method": "none",
+        "redirect_uris": [redirect], "scopes": LOCAL_SCOPES, "optional_scopes": ["dns.write"],
+        "grant_types": ["authorization_code", "refresh_token"],
+    }])
+    client = {**dns_client(server), "client_id": "loopback-client", "redirect_uri": redirect}
+    gk.write_clients_toml([client])
+    app.start()
+    app.tray.wait_for(f"Log in with {CLIENT_NAME}")
+
+    def listening() -> bool:
+        with gk.socket.socket() as s:
+            s.settimeout(0.2)
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    assert not listening(), "no listener before a login starts"
+    mark = notifications.mark()
+    with timings.step("loopback login until the grant is in the menu"):
+        app.tray.click(f"Log in with {CLIENT_NAME}")
+        app.wait_for_grant(CLIENT_NAME)
+    notifications.wait_for(mark, summary="Logged in")
+    assert read_grants()[0]["identity"] == DEMO_EMAIL
+    wait_until(lambda: not listening(), 5, "the loopback listener to stop once no login is pending")
