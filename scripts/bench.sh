@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --tests
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --locked --features grantkeeper/custom-protocol -p grantkeeper
-tests/e2e/desktop-session.sh -- /usr/bin/python3 benches/startup_memory.py "$PWD/target/release/grantkeeper" "$@"
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" == /* ]] || target_dir="$PWD/$target_dir"
+tests/e2e/desktop-session.sh -- /usr/bin/python3 benches/startup_memory.py "$target_dir/release/grantkeeper" "$@"

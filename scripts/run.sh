@@ -9,22 +9,31 @@ scripts/setup-debian.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 profile=${GRANTKEEPER_PROFILE:-release}
+packages=(-p grantkeeper -p grantkeeper-cli -p local-cloudflare)
 if [[ "$profile" == release ]]; then
-  cargo build --release --features grantkeeper/custom-protocol -p grantkeeper -p local-cloudflare
+  cargo build --release --features grantkeeper/custom-protocol "${packages[@]}"
 else
-  cargo build -p grantkeeper -p local-cloudflare
+  cargo build "${packages[@]}"
 fi
-bin="$PWD/target/$profile"
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" == /* ]] || target_dir="$PWD/$target_dir"
+bin="$target_dir/$profile"
+echo "Built $bin/grantkeeper and the command-line companion $bin/gk" >&2
 
 # The OS hands grantkeeper:// URLs to the app through this desktop entry.
 scripts/install-desktop-entry.sh "$bin/grantkeeper"
 
 config="${XDG_CONFIG_HOME:-$HOME/.config}/grantkeeper/clients.toml"
+# Real clients: any but the demo client the app adds for the demo server.
+real_clients=0
+if [[ -f "$config" ]]; then
+  real_clients=$(grep -E '^client_id = ' "$config" | grep -vc '"grantkeeper-demo"' || true)
+fi
 demo_pid=""
-if [[ ! -s "$config" ]] || ! grep -q '^\[\[clients\]\]' "$config"; then
+if ((real_clients == 0)); then
   port=${GRANTKEEPER_DEMO_PORT:-8787}
   echo "No OAuth client configured: starting the local Cloudflare-compatible demo server on 127.0.0.1:$port" >&2
-  "$bin/local-cloudflare" --listen "127.0.0.1:$port" --demo > >(sed 's/^/[demo server] /' >&2) &
+  "$bin/local-cloudflare" --listen "127.0.0.1:$port" --demo > >(sed -u 's/^/[demo server] /' >&2) 2>&1 &
   demo_pid=$!
   trap '[[ -n "$demo_pid" ]] && kill "$demo_pid" 2>/dev/null || true' EXIT
   for _ in $(seq 50); do

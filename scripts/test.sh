@@ -24,4 +24,6 @@ step "unit and integration tests (real Secret Service)"
 tests/e2e/desktop-session.sh -- cargo test --workspace --locked
 
 step "end-to-end tests"
-GK_APP="$PWD/target/debug/grantkeeper" GK_LOCAL_CLOUDFLARE="$PWD/target/debug/local-cloudflare" tests/e2e/run.sh
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" == /* ]] || target_dir="$PWD/$target_dir"
+GK_APP="$target_dir/debug/grantkeeper" GK_LOCAL_CLOUDFLARE="$target_dir/debug/local-cloudflare" tests/e2e/run.sh

@@ -6,7 +6,6 @@ use crate::notify;
 use crate::state::AppState;
 use grantkeeper_core::{loopback, Error, LoginStart};
 use tauri::{AppHandle, Manager, Runtime};
-use tauri_plugin_opener::OpenerExt;
 
 fn state<R: Runtime>(app: &AppHandle<R>) -> tauri::State<'_, AppState> {
     app.state::<AppState>()
@@ -20,15 +19,7 @@ pub async fn login<R: Runtime>(app: &AppHandle<R>, client_id: &str) -> Result<Lo
         loopback::ensure_listening(st.keeper.clone(), st.listeners.clone(), host, port, path)
             .await?;
     }
-    if let Err(e) = app
-        .opener()
-        .open_url(start.authorize_url.as_str(), None::<&str>)
-    {
-        tracing::warn!("could not open the browser: {e}");
-        return Err(Error::Invalid(format!(
-            "Could not open the web browser ({e}). Set a default browser and try again."
-        )));
-    }
+    crate::browser::open(app, &start.authorize_url)?;
     Ok(start)
 }
 

@@ -2,6 +2,7 @@
 //! `grantkeeper_core`. `main.rs` only calls [`run`].
 
 mod actions;
+mod browser;
 mod clipboard;
 mod cold_start;
 mod commands;

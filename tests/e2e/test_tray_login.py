@@ -326,3 +326,18 @@ def test_loopback_redirect_login_listens_only_while_pending(app, local_server, n
     notifications.wait_for(mark, summary="Logged in")
     assert read_grants()[0]["identity"] == DEMO_EMAIL
     wait_until(lambda: not listening(), 5, "the loopback listener to stop once no login is pending")
+
+
+def test_a_browser_that_fails_to_start_is_reported(app, local_server, notifications, timings):
+    """The default browser exits with an error (here: browser.py, which cannot load the page):
+    the user is told instead of waiting for a consent page that never comes."""
+    server = local_server()
+    client = dns_client(server)
+    client["endpoints"] = {**server.endpoints(), "authorize_url": f"http://127.0.0.1:{gk.free_port()}/oauth2/auth"}
+    gk.write_clients_toml([client])
+    app.start()
+    mark = notifications.mark()
+    with timings.step("login with a failing browser until the user is told"):
+        app.tray.click(f"Log in with {CLIENT_NAME}")
+        notifications.wait_for(mark, summary="Could not open the web browser", timeout=20)
+    assert read_grants() == []
