@@ -50,11 +50,10 @@ pub async fn handle_callback<R: Runtime>(app: &AppHandle<R>, url: &str) {
 }
 
 /// Runs an action from the tray: errors become a notification.
-pub fn from_tray<R: Runtime, F>(app: &AppHandle<R>, what: &'static str, action: F)
+pub fn from_tray<F>(what: &'static str, action: F)
 where
     F: std::future::Future<Output = Result<(), Error>> + Send + 'static,
 {
-    let _ = app;
     tauri::async_runtime::spawn(async move {
         if let Err(e) = action.await {
             tracing::warn!(code = e.code(), "{what} failed: {e}");

@@ -179,10 +179,10 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     match id {
         MenuId::Open => window::open(app),
         MenuId::Quit => app.exit(0),
-        MenuId::Login(client) => actions::from_tray(app, "Login", async move {
+        MenuId::Login(client) => actions::from_tray("Login", async move {
             actions::login(&handle, &client).await.map(|_| ())
         }),
-        MenuId::CopyToken(grant) => actions::from_tray(app, "Copy token", async move {
+        MenuId::CopyToken(grant) => actions::from_tray("Copy token", async move {
             actions::copy_token(&handle, &grant).await?;
             crate::notify::show(
                 "Token copied",
@@ -193,7 +193,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             );
             Ok(())
         }),
-        MenuId::Revoke(grant) => actions::from_tray(app, "Revoke", async move {
+        MenuId::Revoke(grant) => actions::from_tray("Revoke", async move {
             actions::revoke(&handle, &grant).await?;
             crate::notify::show(
                 "Grant revoked",
