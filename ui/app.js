@@ -149,8 +149,8 @@ async function copyToken(id) {
 
 async function revoke(g) {
   if (!confirm(`Revoke the grant of ${g.identity} for ${g.client_name}?`)) return;
-  await call("revoke_grant", { grant: g.id });
-  showBanner("Grant revoked.", "info");
+  const outcome = await call("revoke_grant", { grant: g.id });
+  showBanner(`Grant revoked. ${outcome}`, "info");
 }
 
 async function removeClient(c) {
@@ -209,9 +209,10 @@ async function save(event) {
     secret: $("client-auth").value === "none" ? null : $("client-secret").value || null,
     endpoints,
   };
-  // The secret field is cleared whatever happens: it must not linger in the page.
-  $("client-secret").value = "";
+  // Kept in the field when the save fails (the user fixes the form, not the secret); cleared
+  // once it is in the keychain, so it does not linger in the page.
   const saved = await call("save_client", { input });
+  $("client-secret").value = "";
   showBanner(`Saved ${saved.name}.`, "info");
   resetForm();
 }

@@ -4,7 +4,7 @@
 
 use crate::notify;
 use crate::state::AppState;
-use grantkeeper_core::{loopback, Error, LoginStart};
+use grantkeeper_core::{loopback, Error, LoginStart, Revoked};
 use tauri::{AppHandle, Manager, Runtime};
 
 fn state<R: Runtime>(app: &AppHandle<R>) -> tauri::State<'_, AppState> {
@@ -23,6 +23,23 @@ pub async fn login<R: Runtime>(app: &AppHandle<R>, client_id: &str) -> Result<Lo
     Ok(start)
 }
 
+/// Listens again for the loopback redirects of logins that were pending when the app last quit.
+pub async fn resume_loopback_listeners<R: Runtime>(app: &AppHandle<R>) {
+    let st = state(app);
+    let Ok(pending) = st.keeper.pending_loopbacks().await else {
+        return;
+    };
+    for (host, port, path) in pending {
+        if let Err(e) =
+            loopback::ensure_listening(st.keeper.clone(), st.listeners.clone(), host, port, path)
+                .await
+        {
+            tracing::warn!("{e}");
+            notify::show("A pending login cannot finish", &e.to_string());
+        }
+    }
+}
+
 /// Puts a fresh access token on the clipboard, and clears it later if it is still there.
 pub async fn copy_token<R: Runtime>(app: &AppHandle<R>, grant_id: &str) -> Result<(), Error> {
     let st = state(app);
@@ -39,7 +56,7 @@ pub async fn copy_token<R: Runtime>(app: &AppHandle<R>, grant_id: &str) -> Resul
     Ok(())
 }
 
-pub async fn revoke<R: Runtime>(app: &AppHandle<R>, grant_id: &str) -> Result<(), Error> {
+pub async fn revoke<R: Runtime>(app: &AppHandle<R>, grant_id: &str) -> Result<Revoked, Error> {
     state(app).keeper.revoke(grant_id).await
 }
 

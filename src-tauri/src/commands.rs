@@ -58,6 +58,8 @@ pub async fn remove_client(state: State<'_, AppState>, id: String) -> CommandRes
 
 #[tauri::command]
 pub async fn list_grants(state: State<'_, AppState>) -> CommandResult<GrantsView> {
+    // Asked afresh when the window looks: the keychain may have been locked meanwhile.
+    state.keeper.probe_keychain().await;
     Ok(GrantsView {
         grants: state.keeper.grants().await?,
         keychain_locked: state.keeper.keychain_locked(),
@@ -81,9 +83,10 @@ pub async fn copy_token<R: Runtime>(app: AppHandle<R>, grant: String) -> Command
     Ok(actions::copy_token(&app, &grant).await?)
 }
 
+/// Returns what the user is told about the outcome.
 #[tauri::command]
-pub async fn revoke_grant<R: Runtime>(app: AppHandle<R>, grant: String) -> CommandResult<()> {
-    Ok(actions::revoke(&app, &grant).await?)
+pub async fn revoke_grant<R: Runtime>(app: AppHandle<R>, grant: String) -> CommandResult<String> {
+    Ok(actions::revoke(&app, &grant).await?.message().to_string())
 }
 
 /// The local demo server's endpoints, when the app runs in demo mode (fills the client form).

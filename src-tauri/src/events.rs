@@ -1,6 +1,7 @@
 //! Turns the core's events into what the user sees: tray menu, notifications, window updates.
-//! Also rebuilds the tray when a grant's state changes with time (healthy → expiring → expired),
-//! by sleeping until the next such moment rather than polling.
+//! Also re-renders tray and window when a grant's state changes with time (healthy → expiring →
+//! expired), by sleeping until the next such moment rather than polling, and asks the keychain
+//! every few seconds whether it is locked.
 
 use crate::notify;
 use crate::state::AppState;
@@ -11,7 +12,10 @@ use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::{broadcast, Notify};
 
+const KEYCHAIN_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn spawn<R: Runtime>(app: &AppHandle<R>) {
+    spawn_keychain_probe(app);
     let keeper = app.state::<AppState>().keeper.clone();
     let mut events = keeper.subscribe();
     let changed = Arc::new(Notify::new());
@@ -32,16 +36,7 @@ pub fn spawn<R: Runtime>(app: &AppHandle<R>) {
                     let _ = handle.emit("grants-changed", ());
                 }
                 Event::LoginCompleted { grant } => {
-                    // Count against the request: provider-added scopes (offline_access) don't count.
-                    let requested = grant.requested_scopes.len();
-                    let granted = requested - grant.missing_scopes.len();
-                    notify::show(
-                        "Logged in",
-                        &format!(
-                            "{} granted {granted} of {requested} requested scope(s) to {}.",
-                            grant.identity, grant.client_name
-                        ),
-                    );
+                    notify::show("Logged in", &grant.login_summary());
                     let _ = handle.emit(
                         "login-result",
                         serde_json::json!({"ok": true, "grant": grant.id}),
@@ -65,12 +60,29 @@ pub fn spawn<R: Runtime>(app: &AppHandle<R>) {
             match next {
                 Some(wait) => {
                     tokio::select! {
-                        _ = tokio::time::sleep(wait) => tray::refresh(&handle).await,
+                        _ = tokio::time::sleep(wait) => {
+                            // The window shows the state too, not only the countdown.
+                            tray::refresh(&handle).await;
+                            let _ = handle.emit("grants-changed", ());
+                        }
                         _ = changed.notified() => {}
                     }
                 }
                 None => changed.notified().await,
             }
+        }
+    });
+}
+
+/// Notices when the keychain is locked or unlocked by someone else (the desktop's keyring),
+/// so grants show "keychain locked" before a copy fails. One cheap D-Bus question each time.
+fn spawn_keychain_probe<R: Runtime>(app: &AppHandle<R>) {
+    let keeper = app.state::<AppState>().keeper.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::time::sleep(KEYCHAIN_PROBE_INTERVAL).await;
+            // A change of state is announced by the keeper (GrantsChanged).
+            keeper.probe_keychain().await;
         }
     });
 }

@@ -102,6 +102,7 @@ pub fn builder<R: Runtime>(keeper: Keeper, callbacks: Vec<String>) -> tauri::Bui
                 }
                 tray::refresh(&startup).await;
                 handle_urls(&startup, callbacks);
+                actions::resume_loopback_listeners(&startup).await;
                 if !keeper.probe_keychain().await {
                     tracing::warn!("the keychain is not usable right now");
                     tray::refresh(&startup).await;

@@ -194,11 +194,8 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             Ok(())
         }),
         MenuId::Revoke(grant) => actions::from_tray("Revoke", async move {
-            actions::revoke(&handle, &grant).await?;
-            crate::notify::show(
-                "Grant revoked",
-                "The provider revoked it and Grantkeeper forgot it.",
-            );
+            let revoked = actions::revoke(&handle, &grant).await?;
+            crate::notify::show("Grant revoked", revoked.message());
             Ok(())
         }),
         MenuId::Inert(_) => {}

@@ -131,6 +131,15 @@ def clean_state():
 
 
 @pytest.fixture
+def keyring():
+    """The session's keyring; unlocked again after the test whatever happened."""
+    ring = gk.Keyring()
+    yield ring
+    if ring.locked():
+        ring.unlock()
+
+
+@pytest.fixture
 def notifications() -> gk.Notifications:
     return gk.Notifications()
 

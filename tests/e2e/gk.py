@@ -452,6 +452,39 @@ def keychain_usernames() -> list[str]:
     return sorted(names)
 
 
+class Keyring:
+    """The session's gnome-keyring "login" collection, locked and unlocked the way a desktop does
+    (screen lock, the user typing the password), over the Secret Service D-Bus API."""
+
+    def __init__(self):
+        import dbus  # python3-dbus
+
+        self._dbus = dbus
+        self.bus = dbus.SessionBus()
+        self.service = self.bus.get_object("org.freedesktop.secrets", "/org/freedesktop/secrets")
+        self.api = dbus.Interface(self.service, "org.freedesktop.Secret.Service")
+        self.collection = self.api.ReadAlias("default")
+
+    def locked(self) -> bool:
+        obj = self.bus.get_object("org.freedesktop.secrets", self.collection)
+        return bool(obj.Get("org.freedesktop.Secret.Collection", "Locked",
+                            dbus_interface="org.freedesktop.DBus.Properties"))
+
+    def lock(self) -> None:
+        self.api.Lock([self.collection])
+        assert self.locked(), "the login keyring must be locked now"
+
+    def unlock(self) -> None:
+        """With the password, no prompt: gnome-keyring's own interface for its unlock dialogs."""
+        dbus = self._dbus
+        _, session = self.api.OpenSession("plain", dbus.String("", variant_level=1))
+        internal = dbus.Interface(self.service, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface")
+        password = os.environ["GK_KEYRING_PASSWORD"].encode()
+        internal.UnlockWithMasterPassword(
+            self.collection, (session, dbus.ByteArray(b""), dbus.ByteArray(password), "text/plain"))
+        assert not self.locked(), "the login keyring must be unlocked now"
+
+
 @dataclass
 class GrantTokens:
     access_token: Secret

@@ -341,3 +341,37 @@ def test_a_browser_that_fails_to_start_is_reported(app, local_server, notificati
         app.tray.click(f"Log in with {CLIENT_NAME}")
         notifications.wait_for(mark, summary="Could not open the web browser", timeout=20)
     assert read_grants() == []
+
+
+def test_a_locked_keychain_shows_in_the_tray_and_loses_nothing(app, local_server, notifications, keyring, timings):
+    """The desktop locks the keyring (as a screen lock may): the tray says so without a click,
+    Copy token tells the user what to do and changes nothing; once unlocked, all works again."""
+    server = local_server()
+    start_app_with_dns_client(app, server, timings)
+    _, label = login_from_tray(app, timings)
+    identity = label["identity"]
+    grants_before = read_grants()
+    grant_id = grants_before[0]["id"]
+    tokens = gk.grant_tokens(grant_id)
+
+    with timings.step("lock the keyring until the tray shows it"):
+        keyring.lock()
+        app.wait_for_grant(CLIENT_NAME, state="keychain locked", timeout=15)
+    before = server.stats()
+    mark = notifications.mark()
+    with timings.step("copy token with the keyring locked until the user is told"):
+        app.click_in_grant(identity, CLIENT_NAME, "Copy token")
+        failure = notifications.wait_for(mark, summary="Copy token failed", timeout=40)
+    assert "locked" in failure.body and "Unlock" in failure.body, f"the user learns what to do: {failure.body!r}"
+    assert gk.read_clipboard() != tokens.access_token, "no token while the keychain is locked"
+    assert server.stats()["token_requests"] == before["token_requests"], "nothing was sent to the provider"
+    assert read_grants() == grants_before, "grants.json is unchanged"
+
+    with timings.step("unlock the keyring until the tray shows the grant healthy"):
+        keyring.unlock()
+        app.wait_for_grant(CLIENT_NAME, state="healthy", timeout=15)
+    after = gk.grant_tokens(grant_id)
+    assert after.access_token == tokens.access_token and after.refresh_token == tokens.refresh_token, \
+        "the grant's tokens survived the lock"
+    clip = copy_token(app, notifications, identity, timings, "copy token after unlocking")
+    assert clip == tokens.access_token and server.user_status(clip) == 200

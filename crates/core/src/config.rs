@@ -78,11 +78,19 @@ impl Endpoints {
         }
     }
 
+    /// Cloudflare, or a server that speaks its API (the local stand-in): its scopes are
+    /// Cloudflare's dot-form IDs. Other OAuth providers may use any RFC 6749 scope token.
     pub fn is_cloudflare(&self) -> bool {
-        Url::parse(&self.authorize_url)
+        let dashboard = Url::parse(&self.authorize_url)
             .ok()
             .and_then(|u| u.host_str().map(|h| h == "dash.cloudflare.com"))
-            .unwrap_or(false)
+            .unwrap_or(false);
+        let api = self
+            .api_base
+            .as_deref()
+            .and_then(|b| Url::parse(b).ok())
+            .is_some_and(|u| u.path().trim_end_matches('/').ends_with("/client/v4"));
+        dashboard || api
     }
 }
 
@@ -111,7 +119,11 @@ pub enum RedirectKind {
     /// `grantkeeper://…` or the reverse-DNS scheme: the OS hands the URL to the app.
     CustomScheme,
     /// `http://127.0.0.1:PORT/path`: the app listens on that port while a flow is pending.
-    Loopback { port: u16, path: String },
+    Loopback {
+        host: String,
+        port: u16,
+        path: String,
+    },
 }
 
 /// The URL schemes the app registers with the OS.
@@ -126,11 +138,12 @@ pub fn redirect_kind(redirect_uri: &str) -> Result<RedirectKind> {
     if SCHEMES.contains(&url.scheme()) {
         return Ok(RedirectKind::CustomScheme);
     }
-    if url.scheme() == "http" && matches!(url.host_str(), Some("127.0.0.1") | Some("[::1]")) {
+    if let (true, Some(host @ ("127.0.0.1" | "[::1]"))) = (url.scheme() == "http", url.host_str()) {
         let port = url.port().ok_or_else(|| {
             Error::Invalid("A loopback redirect URL needs a fixed port, e.g. http://127.0.0.1:8976/oauth/callback".into())
         })?;
         return Ok(RedirectKind::Loopback {
+            host: host.to_string(),
             port,
             path: url.path().to_string(),
         });
@@ -301,6 +314,7 @@ mod tests {
         assert_eq!(
             redirect_kind("http://127.0.0.1:8976/oauth/callback").ok(),
             Some(RedirectKind::Loopback {
+                host: "127.0.0.1".into(),
                 port: 8976,
                 path: "/oauth/callback".into()
             })
@@ -310,6 +324,22 @@ mod tests {
             "loopback needs a fixed port"
         );
         assert!(redirect_kind("https://example.com/cb").is_err());
+    }
+
+    #[test]
+    fn cloudflare_compatible_endpoints_take_only_dot_form_scopes() {
+        let mut c = client();
+        c.scopes = vec!["dns.read".into(), "DNS:Write".into()];
+        c.endpoints = Endpoints::cloudflare_compatible("http://127.0.0.1:8787");
+        let err = c
+            .validate()
+            .expect_err("the local stand-in speaks Cloudflare's scopes");
+        assert!(err.to_string().contains("DNS:Write"), "{err}");
+        c.endpoints.api_base = None;
+        assert!(
+            c.validate().is_ok(),
+            "another OAuth provider may name its scopes as it likes"
+        );
     }
 
     #[test]

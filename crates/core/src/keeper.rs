@@ -59,6 +59,28 @@ fn deserialize_optional_secret<'de, D: serde::Deserializer<'de>>(
         .map(|s| Secret::new(s.trim().to_string())))
 }
 
+/// How a revoked grant ended: the grant is forgotten locally in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The provider confirmed the revocation (RFC 7009).
+    AtProvider,
+    /// The client has no revocation endpoint: the grant lives on at the provider.
+    NoRevocationEndpoint,
+    /// The keychain held no tokens for it, so there was nothing to revoke.
+    NoTokens,
+}
+
+impl Revoked {
+    /// What the user is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            Revoked::AtProvider => "The provider revoked it and Grantkeeper forgot it.",
+            Revoked::NoRevocationEndpoint => "Grantkeeper forgot it, but this client has no revocation endpoint: revoke the grant at the provider too (Cloudflare: My Profile → Access Management).",
+            Revoked::NoTokens => "Grantkeeper forgot it. Its tokens were not in the keychain, so there was nothing to revoke at the provider.",
+        }
+    }
+}
+
 /// What starting a login gives back: the URL for the browser.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoginStart {
@@ -172,9 +194,15 @@ impl Keeper {
         self.note_keychain(self.keychain.delete(key).await)
     }
 
-    /// One cheap read to learn whether the keychain is usable (shown as "keychain locked").
+    /// Asks the keychain whether it is usable, without unlocking it or showing a prompt, and
+    /// keeps the "keychain locked" state current. Cheap enough to repeat.
     pub async fn probe_keychain(&self) -> bool {
-        self.kc_get("probe").await.is_ok()
+        let usable = match self.keychain.is_locked().await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(Error::KeychainLocked),
+            Err(e) => Err(e),
+        };
+        self.note_keychain(usable).is_ok()
     }
 
     pub fn keychain_locked(&self) -> bool {
@@ -303,6 +331,12 @@ impl Keeper {
                 "This client still has {count} grant(s). Revoke them first, then remove the client."
             )));
         }
+        // The secret goes first: with the keychain locked nothing changes, and the user can
+        // unlock it and try again, instead of a client gone and its secret left behind.
+        let client = self.client(id).await?;
+        if client.auth_method.needs_secret() || client.secret_stored_at.is_some() {
+            self.kc_delete(&keychain::client_secret_key(id)).await?;
+        }
         let target = id.to_string();
         self.update_config(move |file| {
             let before = file.clients.len();
@@ -313,7 +347,6 @@ impl Keeper {
             Ok(())
         })
         .await?;
-        self.kc_delete(&keychain::client_secret_key(id)).await?;
         self.emit(Event::ClientsChanged);
         Ok(())
     }
@@ -414,13 +447,7 @@ impl Keeper {
                 .await?;
         }
         let loopback = match redirect_kind(&client.redirect_uri)? {
-            RedirectKind::Loopback { port, path } => {
-                let host = url::Url::parse(&client.redirect_uri)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_string))
-                    .unwrap_or_else(|| "127.0.0.1".into());
-                Some((host, port, path))
-            }
+            RedirectKind::Loopback { host, port, path } => Some((host, port, path)),
             RedirectKind::CustomScheme => None,
         };
         tracing::info!(client = %client.id, "login started");
@@ -431,7 +458,24 @@ impl Keeper {
         })
     }
 
-    /// Loopback redirects still waiting, as (host, port, latest expiry).
+    /// Loopback redirects of pending flows, as (host, port, path), one per port: an app that
+    /// starts while such a flow is pending listens again, so the browser's redirect still lands.
+    pub async fn pending_loopbacks(&self) -> Result<Vec<(String, u16, String)>> {
+        let meta = self.metadata_file().await?;
+        let now = self.now();
+        let mut out: Vec<(String, u16, String)> = Vec::new();
+        for p in meta.pending.iter().filter(|p| p.expires_at > now) {
+            if let Ok(RedirectKind::Loopback { host, port, path }) = redirect_kind(&p.redirect_uri)
+            {
+                if !out.iter().any(|(_, q, _)| *q == port) {
+                    out.push((host, port, path));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loopback redirects still waiting, as (port, latest expiry).
     pub async fn pending_loopback_ports(&self) -> Result<Vec<(u16, DateTime<Utc>)>> {
         let meta = self.metadata_file().await?;
         let now = self.now();
@@ -470,9 +514,25 @@ impl Keeper {
     }
 
     /// Takes the pending flow for `state` out of the metadata: single use, before any request.
+    ///
+    /// The verifier is read before the flow is consumed: a keychain that cannot answer (locked)
+    /// leaves the flow pending, so the same callback can complete it once the keychain is unlocked.
     async fn take_pending(&self, state: &Secret) -> Result<(PendingMeta, Secret)> {
         let hash = flow::state_hash(state.expose());
         let now = self.now();
+        let key = keychain::pending_key(&hash);
+        let known = self
+            .metadata_file()
+            .await?
+            .pending
+            .iter()
+            .any(|p| p.state_hash == hash);
+        if !known {
+            return Err(Error::UnknownState);
+        }
+        let verifier = self.kc_get(&key).await?;
+        // Consumed here, under the metadata lock: of two callbacks with the same state only the
+        // first gets past this point.
         let wanted = hash.clone();
         let pending = self
             .update_metadata(move |file| {
@@ -481,9 +541,10 @@ impl Keeper {
             })
             .await?
             .ok_or(Error::UnknownState)?;
-        let key = keychain::pending_key(&hash);
-        let verifier = self.kc_get(&key).await?;
-        self.kc_delete(&key).await?;
+        if let Err(e) = self.kc_delete(&key).await {
+            // The flow is used up either way; a leftover verifier is useless without its state.
+            tracing::warn!("could not delete a used login's verifier from the keychain: {e}");
+        }
         if pending.expires_at <= now {
             return Err(Error::FlowExpired);
         }
@@ -550,9 +611,17 @@ impl Keeper {
             .as_ref()
             .map(|g| g.id.clone())
             .unwrap_or_else(new_grant_id);
-        let old_tokens = match &previous {
-            Some(_) => self.kc_get(&keychain::grant_key(&id)).await.ok().flatten(),
-            None => None,
+        // The replaced grant's tokens, newest first: held in memory, else from the keychain.
+        let held = self.unsaved().get(&id).cloned();
+        let old_tokens = match (&previous, held) {
+            (None, _) => None,
+            (Some(_), Some(held)) => Some(held),
+            (Some(_), None) => self
+                .kc_get(&keychain::grant_key(&id))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|s| GrantTokens::from_secret(&s, &id).ok()),
         };
         let tokens = GrantTokens {
             access_token: issued.access_token,
@@ -560,6 +629,8 @@ impl Keeper {
         };
         self.kc_set(&keychain::grant_key(&id), tokens.to_secret())
             .await?;
+        // Tokens of the replaced grant still waiting for the keychain must not overwrite these.
+        self.unsaved().remove(&id);
         let grant = GrantMeta {
             id: id.clone(),
             client: client.id.clone(),
@@ -579,7 +650,7 @@ impl Keeper {
         })
         .await?;
         // The replaced grant's refresh token would otherwise stay valid at the provider.
-        if let Some(old) = old_tokens.and_then(|s| GrantTokens::from_secret(&s, &id).ok()) {
+        if let Some(old) = old_tokens {
             if let Some(refresh) = old.refresh_token {
                 if tokens.refresh_token.as_ref() != Some(&refresh) {
                     if let Err(e) =
@@ -775,7 +846,7 @@ impl Keeper {
 
     /// Revokes the refresh token at the provider, then forgets the grant. If the provider cannot
     /// be reached the grant stays.
-    pub async fn revoke(&self, grant_id: &str) -> Result<()> {
+    pub async fn revoke(&self, grant_id: &str) -> Result<Revoked> {
         let meta = self.metadata_file().await?;
         let grant = meta.grant(grant_id)?.clone();
         let client = self.client(&grant.client).await?;
@@ -787,16 +858,20 @@ impl Keeper {
                 None => None,
             },
         };
-        match tokens {
+        let outcome = match tokens {
             Some(tokens) => {
                 let token = tokens.refresh_token.unwrap_or(tokens.access_token);
                 let client_secret = self.client_secret(&client).await?;
-                oauth::revoke(&self.http, &client, client_secret.as_ref(), &token).await?;
+                match oauth::revoke(&self.http, &client, client_secret.as_ref(), &token).await? {
+                    true => Revoked::AtProvider,
+                    false => Revoked::NoRevocationEndpoint,
+                }
             }
             None => {
-                tracing::warn!(grant = %grant_id, "no tokens in the keychain; removing the grant locally")
+                tracing::warn!(grant = %grant_id, "no tokens in the keychain; removing the grant locally");
+                Revoked::NoTokens
             }
-        }
+        };
         self.kc_delete(&keychain::grant_key(grant_id)).await?;
         self.unsaved().remove(grant_id);
         let id = grant_id.to_string();
@@ -805,8 +880,8 @@ impl Keeper {
             Ok(())
         })
         .await?;
-        tracing::info!(grant = %grant_id, "grant revoked");
+        tracing::info!(grant = %grant_id, ?outcome, "grant revoked");
         self.emit(Event::GrantsChanged);
-        Ok(())
+        Ok(outcome)
     }
 }

@@ -20,6 +20,12 @@ pub trait SecretStore: Send + Sync {
     fn set(&self, key: &str, value: &Secret) -> Result<()>;
     /// Deleting a key that does not exist is not an error.
     fn delete(&self, key: &str) -> Result<()>;
+    /// Whether the keychain is locked, asked without unlocking it or showing a prompt. A read of
+    /// a missing key cannot tell: the Secret Service searches a locked collection without
+    /// complaint and finds nothing.
+    fn is_locked(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 pub struct KeyringStore {
@@ -83,6 +89,22 @@ impl SecretStore for KeyringStore {
             Err(e) => Err(map_keyring_error(e)),
         }
     }
+
+    /// keyring keeps its items in the default collection; ask that collection (Linux).
+    #[cfg(target_os = "linux")]
+    fn is_locked(&self) -> Result<bool> {
+        use dbus_secret_service::{EncryptionType, SecretService};
+        let unavailable = |e: dbus_secret_service::Error| {
+            map_keyring_error(keyring::Error::PlatformFailure(Box::new(e)))
+        };
+        let service = SecretService::connect(EncryptionType::Plain).map_err(unavailable)?;
+        match service.get_default_collection() {
+            Ok(collection) => collection.is_locked().map_err(unavailable),
+            // No default collection yet: the first write creates one.
+            Err(dbus_secret_service::Error::NoResult) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }
 
 /// In-memory store; can be told to fail like a locked keychain.
@@ -126,6 +148,10 @@ impl SecretStore for MemoryStore {
         self.check()?;
         self.items().remove(key);
         Ok(())
+    }
+
+    fn is_locked(&self) -> Result<bool> {
+        Ok(*self.locked.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -171,6 +197,10 @@ impl Keychain {
         let key = key.to_string();
         self.run(move |s| s.delete(&key)).await
     }
+
+    pub async fn is_locked(&self) -> Result<bool> {
+        self.run(|s| s.is_locked()).await
+    }
 }
 
 pub fn grant_key(grant_id: &str) -> String {
@@ -185,8 +215,8 @@ pub fn pending_key(state_hash: &str) -> String {
     format!("pending:{state_hash}")
 }
 
-/// The same contract, run against every store (see also tests/keychain_contract.rs, which runs
-/// it against the real Secret Service).
+/// The same contract, run against every store (see also tests/real_keychain.rs, which runs it
+/// against the real Secret Service).
 pub mod contract {
     use super::*;
 

@@ -303,14 +303,15 @@ pub async fn refresh(
 }
 
 /// RFC 7009 revocation of a refresh token. Any 2xx answer is success, whatever its body.
+/// `Ok(false)`: the client has no revocation endpoint, so nothing was sent.
 pub async fn revoke(
     http: &reqwest::Client,
     client: &ClientConfig,
     secret: Option<&Secret>,
     refresh_token: &Secret,
-) -> Result<()> {
+) -> Result<bool> {
     let Some(url) = client.endpoints.revoke_url.as_deref() else {
-        return Ok(());
+        return Ok(false);
     };
     let host = host_of(url);
     let mut form: Vec<(&str, &str)> = vec![
@@ -354,7 +355,7 @@ pub async fn revoke(
         })?;
     let status = response.status();
     if status.is_success() {
-        return Ok(());
+        return Ok(true);
     }
     if status.as_u16() == 401 {
         return Err(Error::ClientRejected);

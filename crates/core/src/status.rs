@@ -1,7 +1,7 @@
 //! A grant's state, computed from metadata and a `now` (no keychain, no network).
 
 use crate::metadata::GrantMeta;
-use crate::scopes::missing_scopes;
+use crate::scopes::{missing_scopes, PROVIDER_ADDED};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -58,6 +58,26 @@ pub struct GrantStatus {
     pub last_used_at: Option<DateTime<Utc>>,
     pub state: GrantState,
     pub state_label: &'static str,
+}
+
+impl GrantStatus {
+    /// "alice@example.com granted 3 of 4 requested scope(s) to DNS manager." Scopes the provider
+    /// adds by itself (offline_access, openid) count neither as requested nor as missing.
+    pub fn login_summary(&self) -> String {
+        let requested = self
+            .requested_scopes
+            .iter()
+            .filter(|s| !PROVIDER_ADDED.contains(&s.as_str()))
+            .count();
+        if requested == 0 {
+            return format!("{} logged in with {}.", self.identity, self.client_name);
+        }
+        let granted = requested.saturating_sub(self.missing_scopes.len());
+        format!(
+            "{} granted {granted} of {requested} requested scope(s) to {}.",
+            self.identity, self.client_name
+        )
+    }
 }
 
 pub fn grant_state(
@@ -168,5 +188,23 @@ mod tests {
             .expect("valid time");
         let s = grant_status(&grant(t0), "DNS", t0, Duration::minutes(5), false);
         assert_eq!(s.missing_scopes, vec!["dns.write"]);
+    }
+
+    #[test]
+    fn login_summary_counts_only_scopes_the_user_could_decline() {
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 12, 3, 12, 0, 0)
+            .single()
+            .expect("valid time");
+        let mut g = grant(t0);
+        g.requested_scopes.push("offline_access".into());
+        let s = grant_status(&g, "DNS", t0, Duration::minutes(5), false);
+        assert_eq!(
+            s.login_summary(),
+            "a@example.com granted 1 of 2 requested scope(s) to DNS."
+        );
+        g.requested_scopes = vec!["openid".into(), "offline_access".into()];
+        let s = grant_status(&g, "DNS", t0, Duration::minutes(5), false);
+        assert_eq!(s.login_summary(), "a@example.com logged in with DNS.");
     }
 }

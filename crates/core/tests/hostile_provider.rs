@@ -25,6 +25,8 @@ enum Refresh {
     EchoError,
     /// Rotate, but lock the keychain before answering (it locked mid-refresh).
     LockKeychainThenRotate,
+    /// A new access token and no refresh token (RFC 6749 §6 allows that: keep the old one).
+    NoRotation,
 }
 
 struct Provider {
@@ -61,6 +63,14 @@ async fn token(
                     Json(json!({"error": "invalid_request", "error_description": format!("bad token {sent}")})),
                 )
                     .into_response(),
+                Refresh::NoRotation => {
+                    if sent != "refresh-0" {
+                        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"})))
+                            .into_response();
+                    }
+                    Json(json!({"access_token": format!("access-{n}"), "expires_in": 3600}))
+                        .into_response()
+                }
                 Refresh::LockKeychainThenRotate => {
                     p.store.set_locked(true);
                     Json(json!({"access_token": format!("access-{n}"), "refresh_token": format!("refresh-{n}"), "expires_in": 3600}))
@@ -294,4 +304,24 @@ async fn concurrent_callers_refresh_once_even_when_tokens_live_shorter_than_the_
         tokens.iter().all(|t| t == "access-1"),
         "all get the same token: {tokens:?}"
     );
+}
+
+#[tokio::test]
+async fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
+    let env = env(Refresh::NoRotation).await;
+    let grant = env.login().await;
+    for round in 1..=2 {
+        env.clock.advance(chrono::Duration::hours(2));
+        let token = env
+            .keeper
+            .access_token(&grant, "test")
+            .await
+            .unwrap_or_else(|e| panic!("refresh {round}: {e}"));
+        assert_eq!(token.expose(), format!("access-{round}"));
+        assert_eq!(
+            env.stored_refresh_token(&grant).as_deref(),
+            Some("refresh-0"),
+            "refresh {round}: the refresh token the provider still honours is kept"
+        );
+    }
 }

@@ -489,3 +489,275 @@ async fn an_error_link_for_a_flow_we_did_not_start_is_ignored_without_its_text()
         assert!(!err.to_string().contains("SECURITY") && !err.to_string().contains("call us"));
     }
 }
+
+#[tokio::test]
+async fn a_callback_that_finds_the_keychain_locked_keeps_the_flow_for_a_retry() {
+    let env = env().await;
+    let client = env.public_client().await;
+    let start = env.keeper.start_login(&client.id).await.expect("start");
+    let callback = env.consent(&start.authorize_url, true, &[]).await;
+    let before = env.server.stats().token_requests;
+
+    env.store.set_locked(true);
+    let err = env
+        .keeper
+        .complete_login(&callback)
+        .await
+        .expect_err("locked");
+    assert_eq!(err.code(), "keychain_locked");
+    assert_eq!(
+        env.server.stats().token_requests,
+        before,
+        "no token request without the verifier"
+    );
+
+    env.store.set_locked(false);
+    let grant = env
+        .keeper
+        .complete_login(&callback)
+        .await
+        .expect("the same callback completes the login once the keychain is unlocked");
+    assert_eq!(grant.identity, "demo@example.com");
+    let err = env
+        .keeper
+        .complete_login(&callback)
+        .await
+        .expect_err("used");
+    assert_eq!(err.code(), "unknown_state", "and then it is used up");
+}
+
+#[tokio::test]
+async fn a_probe_shows_a_locked_keychain_before_any_token_is_asked_for() {
+    let env = env().await;
+    let client = env.public_client().await;
+    env.login(&client, &[]).await;
+    assert!(env.keeper.probe_keychain().await);
+
+    env.store.set_locked(true);
+    let mut events = env.keeper.subscribe();
+    assert!(!env.keeper.probe_keychain().await, "a locked keychain");
+    assert!(
+        matches!(
+            events.try_recv(),
+            Ok(grantkeeper_core::Event::GrantsChanged)
+        ),
+        "listeners (tray, window) are told the state changed"
+    );
+    let grants = env.keeper.grants().await.expect("grants");
+    assert_eq!(grants[0].state, GrantState::KeychainLocked);
+
+    env.store.set_locked(false);
+    assert!(env.keeper.probe_keychain().await);
+    assert_eq!(
+        env.keeper.grants().await.expect("grants")[0].state,
+        GrantState::Healthy
+    );
+}
+
+#[tokio::test]
+async fn revoking_without_a_revocation_endpoint_forgets_the_grant_and_says_so() {
+    let env = env().await;
+    let mut client = env.public_client().await;
+    let grant = env.login(&client, &[]).await;
+    client.endpoints.revoke_url = None;
+    let mut file = grantkeeper_core::config::ConfigFile::load(&env.keeper.paths().config_file)
+        .expect("config");
+    file.clients[0] = client;
+    file.save(&env.keeper.paths().config_file).expect("save");
+
+    let outcome = env.keeper.revoke(&grant.id).await.expect("revoke");
+    assert_eq!(outcome, grantkeeper_core::Revoked::NoRevocationEndpoint);
+    assert!(
+        outcome
+            .message()
+            .contains("revoke the grant at the provider"),
+        "the user learns the grant lives on at the provider"
+    );
+    assert_eq!(env.server.stats().revocations, 0);
+    assert!(env.keeper.grants().await.expect("grants").is_empty());
+}
+
+#[tokio::test]
+async fn a_client_is_edited_and_removed_and_its_secret_follows() {
+    use grantkeeper_core::{ClientInput, SecretStore};
+    let env = env().await;
+    let client = env
+        .add_client(
+            "Workers",
+            "basic-client",
+            AuthMethod::ClientSecretBasic,
+            "grantkeeper://oauth/callback",
+        )
+        .await;
+    let key = format!("client-secret:{}", client.id);
+    let stored_at = client.secret_stored_at.expect("secret date recorded");
+    let edit = |name: &str, method: AuthMethod, secret: Option<&str>| ClientInput {
+        id: Some(client.id.clone()),
+        name: name.into(),
+        client_id: client.client_id.clone(),
+        auth_method: method,
+        redirect_uri: client.redirect_uri.clone(),
+        scopes: client.scopes.join(" "),
+        secret: secret.map(grantkeeper_core::Secret::new),
+        endpoints: Some(client.endpoints.clone()),
+    };
+
+    // A new name without a new secret keeps the stored secret and its date.
+    let renamed = env
+        .keeper
+        .save_client(edit("Workers deploys", AuthMethod::ClientSecretBasic, None))
+        .await
+        .expect("rename");
+    assert_eq!(renamed.id, client.id, "editing keeps the local id");
+    assert_eq!(renamed.secret_stored_at, Some(stored_at));
+    assert_eq!(
+        env.store.get(&key).expect("read").expect("kept").expose(),
+        common::SECRET
+    );
+
+    // A new secret replaces the old one and records when.
+    env.clock.advance(Duration::days(3));
+    let rotated = env
+        .keeper
+        .save_client(edit(
+            "Workers deploys",
+            AuthMethod::ClientSecretBasic,
+            Some("new secret"),
+        ))
+        .await
+        .expect("new secret");
+    assert_eq!(
+        rotated.secret_stored_at,
+        Some(stored_at + Duration::days(3))
+    );
+    assert_eq!(
+        env.store.get(&key).expect("read").expect("new").expose(),
+        "new secret"
+    );
+
+    // Back to the secret the provider knows, for a grant.
+    let restored = env
+        .keeper
+        .save_client(edit(
+            "Workers deploys",
+            AuthMethod::ClientSecretBasic,
+            Some(common::SECRET),
+        ))
+        .await
+        .expect("restore");
+
+    // A grant blocks removal: it would be orphaned.
+    let grant = env.login(&restored, &[]).await;
+    let err = env
+        .keeper
+        .remove_client(&client.id)
+        .await
+        .expect_err("has a grant");
+    assert!(err.to_string().contains("Revoke"), "{err}");
+    env.keeper.revoke(&grant.id).await.expect("revoke");
+
+    // With the keychain locked, removing changes nothing (the secret would be left behind).
+    env.store.set_locked(true);
+    let err = env
+        .keeper
+        .remove_client(&client.id)
+        .await
+        .expect_err("locked");
+    assert_eq!(err.code(), "keychain_locked");
+    assert_eq!(env.keeper.clients().await.expect("clients").len(), 1);
+    env.store.set_locked(false);
+
+    env.keeper.remove_client(&client.id).await.expect("remove");
+    assert!(env.keeper.clients().await.expect("clients").is_empty());
+    assert!(
+        env.store.get(&key).expect("read").is_none(),
+        "the secret leaves the keychain with its client"
+    );
+}
+
+#[tokio::test]
+async fn switching_a_client_to_pkce_deletes_its_secret() {
+    use grantkeeper_core::{ClientInput, SecretStore};
+    let env = env().await;
+    let client = env
+        .add_client(
+            "Analytics",
+            "post-client",
+            AuthMethod::ClientSecretPost,
+            "grantkeeper://oauth/callback",
+        )
+        .await;
+    let public = env
+        .keeper
+        .save_client(ClientInput {
+            id: Some(client.id.clone()),
+            name: client.name.clone(),
+            client_id: client.client_id.clone(),
+            auth_method: AuthMethod::None,
+            redirect_uri: client.redirect_uri.clone(),
+            scopes: client.scopes.join(" "),
+            secret: None,
+            endpoints: Some(client.endpoints.clone()),
+        })
+        .await
+        .expect("switch to none");
+    assert!(public.secret_stored_at.is_none());
+    assert!(env
+        .store
+        .get(&format!("client-secret:{}", client.id))
+        .expect("read")
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_pending_loopback_login_is_listened_for_again_after_a_restart() {
+    let port = free_port();
+    let env = env_with_port(port).await;
+    let redirect = format!("http://127.0.0.1:{port}/oauth/callback");
+    let client = env
+        .add_client("Loopback", "public-client", AuthMethod::None, &redirect)
+        .await;
+    // The login starts, then the app quits before the user approves.
+    let start = env.keeper.start_login(&client.id).await.expect("start");
+    let callback = env.consent(&start.authorize_url, true, &[]).await;
+
+    // The app starts again (a new Keeper on the same files and keychain) and resumes.
+    let restarted = Arc::new(grantkeeper_core::Keeper::new(
+        env.keeper.paths().clone(),
+        grantkeeper_core::Keychain::new(env.store.clone(), std::time::Duration::from_secs(5)),
+        env.clock.clone(),
+    ));
+    let pending = restarted.pending_loopbacks().await.expect("pending");
+    assert_eq!(
+        pending,
+        vec![("127.0.0.1".to_string(), port, "/oauth/callback".to_string())]
+    );
+    let listeners = Arc::new(grantkeeper_core::loopback::Listeners::default());
+    for (host, port, path) in pending {
+        grantkeeper_core::loopback::ensure_listening(
+            restarted.clone(),
+            listeners.clone(),
+            host,
+            port,
+            path,
+        )
+        .await
+        .expect("listening again");
+    }
+    let page = env
+        .http
+        .get(&callback)
+        .send()
+        .await
+        .expect("browser reaches the restarted app");
+    assert_eq!(page.status(), 200);
+    assert_eq!(restarted.grants().await.expect("grants").len(), 1);
+    assert!(
+        restarted
+            .pending_loopbacks()
+            .await
+            .expect("pending")
+            .is_empty(),
+        "nothing is pending any more"
+    );
+}
