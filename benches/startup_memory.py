@@ -5,7 +5,8 @@ Runs inside tests/e2e/desktop-session.sh (scripts/bench.sh does that). For each 
 app with a StatusNotifierWatcher on the bus and measures:
   - start to tray: from exec to the app's StatusNotifierItem registering with the watcher;
   - idle RSS/PSS of the app and all its descendants (WebKit helpers) after SETTLE seconds:
-    window never opened; window opened from the tray menu; window closed again.
+    window never opened; window opened from the tray menu; window closed again;
+  - idle context switches per second (all threads) with the window never opened.
 Prints a Markdown table (median over --runs for the start time).
 """
 
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e")
 import tray as traymod  # noqa: E402
 
 SETTLE = 5.0
+IDLE_SAMPLE = 20.0
 
 
 def descendants(pid):
@@ -60,6 +62,27 @@ def memory(pid):
         except OSError:
             continue
     return len(names), rss / 1024, pss / 1024, names
+
+
+def switches(pid):
+    """Context switches so far of pid and its descendants (threads included)."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def wakeups_per_second(pid, seconds=IDLE_SAMPLE):
+    before = switches(pid)
+    time.sleep(seconds)
+    return (switches(pid) - before) / seconds
 
 
 def close_window(title):
@@ -122,6 +145,7 @@ def one_run(app, log_path, full):
     if full:
         time.sleep(SETTLE)
         result["never_opened"] = memory(proc.pid)
+        result["idle_switches"] = wakeups_per_second(proc.pid)
         bus = traymod.session_bus()
         traymod.wait_for_item(bus).click("Open Grantkeeper")
         wait(lambda: window_exists("Grantkeeper"), 20, "the window")
@@ -154,6 +178,8 @@ def main():
         watcher.terminate()
     print(f"start to tray (median of {args.runs}, warm): {statistics.median(starts):.0f} ms "
           f"(min {min(starts):.0f}, max {max(starts):.0f})")
+    print(f"idle context switches, window never opened (over {IDLE_SAMPLE:.0f} s): "
+          f"{full['idle_switches']:.1f}/s")
     print()
     print("| state | processes | RSS MiB | PSS MiB |")
     print("|---|---|---|---|")

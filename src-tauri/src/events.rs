@@ -1,21 +1,22 @@
 //! Turns the core's events into what the user sees: tray menu, notifications, window updates.
 //! Also re-renders tray and window when a grant's state changes with time (healthy → expiring →
-//! expired), by sleeping until the next such moment rather than polling, and asks the keychain
-//! every few seconds whether it is locked.
+//! expired), by sleeping until the next such moment rather than polling, and follows the
+//! keychain's lock state from the Secret Service's change signal.
 
 use crate::notify;
 use crate::state::AppState;
 use crate::tray;
 use chrono::Utc;
-use grantkeeper_core::Event;
+use grantkeeper_core::{keychain, Event};
 use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::{broadcast, Notify};
 
-const KEYCHAIN_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often to ask whether the keychain is locked when its change signal cannot be watched.
+const KEYCHAIN_POLL: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn spawn<R: Runtime>(app: &AppHandle<R>) {
-    spawn_keychain_probe(app);
+    spawn_keychain_watch(app);
     let keeper = app.state::<AppState>().keeper.clone();
     let mut events = keeper.subscribe();
     let changed = Arc::new(Notify::new());
@@ -74,17 +75,33 @@ pub fn spawn<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
-/// Notices when the keychain is locked or unlocked by someone else (the desktop's keyring),
-/// so grants show "keychain locked" before a copy fails. One cheap D-Bus question each time.
-fn spawn_keychain_probe<R: Runtime>(app: &AppHandle<R>) {
+/// Notices when the keychain is locked or unlocked by someone else (the desktop's keyring), so
+/// grants show "keychain locked" before a copy fails. The Secret Service announces each change;
+/// if its signal cannot be watched, ask now and then instead.
+fn spawn_keychain_watch<R: Runtime>(app: &AppHandle<R>) {
     let keeper = app.state::<AppState>().keeper.clone();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            tokio::time::sleep(KEYCHAIN_PROBE_INTERVAL).await;
-            // A change of state is announced by the keeper (GrantsChanged).
-            keeper.probe_keychain().await;
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("keychain-watch".into())
+        .spawn(move || {
+            let on_change = keeper.clone();
+            let watched = keychain::watch_lock_changes(move || {
+                let keeper = on_change.clone();
+                // A change of state is announced by the keeper (GrantsChanged).
+                tauri::async_runtime::spawn(async move { keeper.probe_keychain().await });
+            });
+            if let Err(e) = watched {
+                tracing::warn!("{e}; asking the keychain every {KEYCHAIN_POLL:?} instead");
+                tauri::async_runtime::spawn(async move {
+                    loop {
+                        tokio::time::sleep(KEYCHAIN_POLL).await;
+                        keeper.probe_keychain().await;
+                    }
+                });
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch the keychain: {e}");
+    }
 }
 
 /// Time until the next grant crosses into "expiring soon" or "expired".

@@ -9,6 +9,7 @@ provider redirects to grantkeeper://oauth/callback → xdg-open → the desktop 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import urllib.parse
@@ -366,6 +367,15 @@ def test_a_locked_keychain_shows_in_the_tray_and_loses_nothing(app, local_server
     assert gk.read_clipboard() != tokens.access_token, "no token while the keychain is locked"
     assert server.stats()["token_requests"] == before["token_requests"], "nothing was sent to the provider"
     assert read_grants() == grants_before, "grants.json is unchanged"
+
+    gk_cli = str(Path(gk.app_binary()).with_name("gk"))
+    listing = subprocess.run([gk_cli, "list", "--json"], capture_output=True, timeout=30)
+    assert listing.returncode == 0
+    assert [g["state"] for g in json.loads(listing.stdout)["grants"]] == ["keychain_locked"], \
+        "gk list tells a script why it cannot have a token"
+    out = subprocess.run([gk_cli, "token"], capture_output=True, timeout=60)
+    assert out.returncode != 0 and out.stdout == b"", "gk token prints no token while locked"
+    assert b"locked" in out.stderr, out.stderr.decode(errors="replace")
 
     with timings.step("unlock the keyring until the tray shows the grant healthy"):
         keyring.unlock()

@@ -67,6 +67,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     );
     let keeper = Keeper::new(paths, keychain, Arc::new(SystemClock))
         .with_refresh_margin(grantkeeper_core::status::refresh_margin_from_env());
+    if matches!(cli.command, Command::List { .. }) {
+        // So the listing can say "keychain locked" (asked without unlocking).
+        keeper.probe_keychain().await;
+    }
     let grants = keeper.grants().await.map_err(|e| e.to_string())?;
     match cli.command {
         Command::List { json } => {

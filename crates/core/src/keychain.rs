@@ -203,6 +203,37 @@ impl Keychain {
     }
 }
 
+/// Blocks the calling thread, calling `changed` each time the Secret Service announces that a
+/// collection changed (gnome-keyring and KeePassXC send `CollectionChanged` when one is locked or
+/// unlocked), so the lock state is pushed rather than polled. Returns only when the session bus
+/// connection fails.
+#[cfg(target_os = "linux")]
+pub fn watch_lock_changes(changed: impl Fn() + Send + 'static) -> Result<()> {
+    use dbus::blocking::Connection;
+    use dbus::message::MatchRule;
+    let fail =
+        |e: dbus::Error| Error::KeychainUnavailable(format!("cannot watch the keychain: {e}"));
+    let connection = Connection::new_session().map_err(fail)?;
+    let rule = MatchRule::new_signal("org.freedesktop.Secret.Service", "CollectionChanged");
+    connection
+        .add_match(rule, move |(): (), _, _| {
+            changed();
+            true
+        })
+        .map_err(fail)?;
+    loop {
+        connection
+            .process(Duration::from_secs(3600))
+            .map_err(fail)?;
+    }
+}
+
+/// Other keychains are asked at each use; there is nothing to watch.
+#[cfg(not(target_os = "linux"))]
+pub fn watch_lock_changes(_changed: impl Fn() + Send + 'static) -> Result<()> {
+    Ok(())
+}
+
 pub fn grant_key(grant_id: &str) -> String {
     format!("grant:{grant_id}")
 }
