@@ -21,7 +21,7 @@ def test_login_copy_refresh_revoke_with_oidc_provider(app, oidc_server, notifica
         "client_id": provider.CLIENT_ID,
         "auth_method": "none",
         "redirect_uri": CALLBACK,
-        "scopes": ["openid", "offline_access"],
+        "scopes": ["openid", "offline_access", "dns.read", "zone.read"],
         "endpoints": provider.endpoints(),
     }])
     with timings.step("start app until its tray is on the bus"):
@@ -41,6 +41,8 @@ def test_login_copy_refresh_revoke_with_oidc_provider(app, oidc_server, notifica
     assert label["state"] == "healthy"
     grant = read_grants()[0]
     assert "openid" in grant["granted_scopes"]
+    assert {"dns.read", "zone.read"} <= set(grant["granted_scopes"]), \
+        "dot-form scopes like Cloudflare's are requested and granted by an independent server too"
     tokens1 = gk.grant_tokens(grant["id"])
     assert tokens1 is not None and tokens1.refresh_token, "oidc-provider issues a refresh token to this client"
 
