@@ -342,10 +342,7 @@ async fn revoke_with_the_provider_unreachable_keeps_the_grant() {
     let grant = env.login(&client, &[]).await;
     // Point the client's revocation endpoint at a closed port.
     client.endpoints.revoke_url = Some(format!("http://127.0.0.1:{}/oauth2/revoke", free_port()));
-    let mut file = grantkeeper_core::config::ConfigFile::load(&env.keeper.paths().config_file)
-        .expect("config");
-    file.clients[0] = client;
-    file.save(&env.keeper.paths().config_file).expect("save");
+    env.replace_client_config(client);
 
     let err = env.keeper.revoke(&grant.id).await.expect_err("unreachable");
     assert_eq!(err.code(), "network");
@@ -560,10 +557,7 @@ async fn revoking_without_a_revocation_endpoint_forgets_the_grant_and_says_so() 
     let mut client = env.public_client().await;
     let grant = env.login(&client, &[]).await;
     client.endpoints.revoke_url = None;
-    let mut file = grantkeeper_core::config::ConfigFile::load(&env.keeper.paths().config_file)
-        .expect("config");
-    file.clients[0] = client;
-    file.save(&env.keeper.paths().config_file).expect("save");
+    env.replace_client_config(client);
 
     let outcome = env.keeper.revoke(&grant.id).await.expect("revoke");
     assert_eq!(outcome, grantkeeper_core::Revoked::NoRevocationEndpoint);

@@ -211,6 +211,19 @@ impl Env {
         resp.status() == 200
     }
 
+    /// Writes a client into clients.toml as a hand edit would (no validation).
+    pub fn replace_client_config(&self, client: ClientConfig) {
+        let path = &self.keeper.paths().config_file;
+        let mut file = grantkeeper_core::config::ConfigFile::load(path).expect("config");
+        let slot = file
+            .clients
+            .iter_mut()
+            .find(|c| c.id == client.id)
+            .expect("the client exists");
+        *slot = client;
+        file.save(path).expect("save");
+    }
+
     pub fn metadata_text(&self) -> String {
         std::fs::read_to_string(&self.keeper.paths().metadata_file).unwrap_or_default()
     }
