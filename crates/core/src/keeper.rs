@@ -514,23 +514,30 @@ impl Keeper {
     }
 
     /// Takes the pending flow for `state` out of the metadata: single use, before any request.
+    /// With `verifier`, also its PKCE verifier from the keychain.
     ///
     /// The verifier is read before the flow is consumed: a keychain that cannot answer (locked)
     /// leaves the flow pending, so the same callback can complete it once the keychain is unlocked.
-    async fn take_pending(&self, state: &Secret) -> Result<(PendingMeta, Secret)> {
+    async fn take_pending(
+        &self,
+        state: &Secret,
+        verifier: bool,
+    ) -> Result<(PendingMeta, Option<Secret>)> {
         let hash = flow::state_hash(state.expose());
         let now = self.now();
         let key = keychain::pending_key(&hash);
-        let known = self
+        let live = self
             .metadata_file()
             .await?
             .pending
             .iter()
-            .any(|p| p.state_hash == hash);
-        if !known {
-            return Err(Error::UnknownState);
-        }
-        let verifier = self.kc_get(&key).await?;
+            .find(|p| p.state_hash == hash)
+            .map(|p| p.expires_at > now)
+            .ok_or(Error::UnknownState)?;
+        let verifier = match verifier && live {
+            true => self.kc_get(&key).await?,
+            false => None,
+        };
         // Consumed here, under the metadata lock: of two callbacks with the same state only the
         // first gets past this point.
         let wanted = hash.clone();
@@ -548,7 +555,6 @@ impl Keeper {
         if pending.expires_at <= now {
             return Err(Error::FlowExpired);
         }
-        let verifier = verifier.ok_or(Error::UnknownState)?;
         Ok((pending, verifier))
     }
 
@@ -565,7 +571,7 @@ impl Keeper {
                 let Some(state) = state else {
                     return Err(Error::UnknownState);
                 };
-                match self.take_pending(&state).await {
+                match self.take_pending(&state, false).await {
                     Ok(_) | Err(Error::FlowExpired) => {}
                     Err(e) => return Err(e),
                 }
@@ -574,7 +580,9 @@ impl Keeper {
                 return Err(Error::ProviderDenied { error, description });
             }
         };
-        let (pending, verifier) = self.take_pending(&state).await?;
+        let (pending, verifier) = self.take_pending(&state, true).await?;
+        // A flow whose verifier is gone from the keychain cannot be completed.
+        let verifier = verifier.ok_or(Error::UnknownState)?;
         let mut client = self.client(&pending.client).await?;
         // Exchange with exactly the redirect_uri and scopes of the authorization request.
         client.redirect_uri = pending.redirect_uri.clone();

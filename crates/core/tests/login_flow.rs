@@ -225,22 +225,27 @@ async fn a_flow_older_than_ten_minutes_is_rejected() {
 async fn a_denied_consent_is_reported_and_retires_the_flow() {
     let env = env().await;
     let client = env.public_client().await;
-    let start = env.keeper.start_login(&client.id).await.expect("start");
-    let callback = env.consent(&start.authorize_url, false, &[]).await;
-    let err = env
-        .keeper
-        .complete_login(&callback)
-        .await
-        .expect_err("denied");
-    assert_eq!(err.code(), "provider_denied");
-    assert!(
-        err.to_string().contains("access_denied"),
-        "the user sees the provider's error: {err}"
-    );
-    assert!(
-        env.metadata_text().contains("\"pending\": []"),
-        "the flow is retired"
-    );
+    // A denial needs no verifier: it is reported even while the keychain is locked.
+    for locked in [false, true] {
+        let start = env.keeper.start_login(&client.id).await.expect("start");
+        let callback = env.consent(&start.authorize_url, false, &[]).await;
+        env.store.set_locked(locked);
+        let err = env
+            .keeper
+            .complete_login(&callback)
+            .await
+            .expect_err("denied");
+        env.store.set_locked(false);
+        assert_eq!(err.code(), "provider_denied", "keychain locked: {locked}");
+        assert!(
+            err.to_string().contains("access_denied"),
+            "the user sees the provider's error: {err}"
+        );
+        assert!(
+            env.metadata_text().contains("\"pending\": []"),
+            "the flow is retired"
+        );
+    }
 }
 
 #[tokio::test]
