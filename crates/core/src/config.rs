@@ -251,17 +251,34 @@ impl ConfigFile {
             path: path.into(),
             reason,
         };
-        let file: ConfigFile = toml::from_str(&text).map_err(|e| bad(e.message().to_string()))?;
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+            // The line, not the whole annotated snippet: a snippet could quote a secret that was
+            // pasted into the wrong file.
+            let line = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| before.matches('\n').count() + 1);
+            match line {
+                Some(line) => bad(format!("line {line}: {}", e.message())),
+                None => bad(e.message().to_string()),
+            }
+        })?;
         if file.version != CONFIG_VERSION {
             return Err(bad(format!(
                 "version {} is not supported (this Grantkeeper reads version {CONFIG_VERSION})",
                 file.version
             )));
         }
-        for client in &file.clients {
+        for (i, client) in file.clients.iter().enumerate() {
             client
                 .validate()
                 .map_err(|e| bad(format!("client \"{}\": {e}", client.id)))?;
+            if file.clients[..i].iter().any(|c| c.id == client.id) {
+                return Err(bad(format!(
+                    "two clients have the id \"{}\"; give each its own",
+                    client.id
+                )));
+            }
         }
         Ok(file)
     }
@@ -362,10 +379,33 @@ mod tests {
             err.to_string().contains("clients.toml"),
             "the error names the file: {err}"
         );
+        assert!(
+            err.to_string().contains("line 3"),
+            "the error says where: {err}"
+        );
         assert_eq!(
             std::fs::read_to_string(&path).expect("read"),
             "version = 1\n[[clients]]\nname = 3\n",
             "the broken file is never reset"
+        );
+    }
+
+    #[test]
+    fn two_clients_with_one_id_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("clients.toml");
+        let mut twin = client();
+        twin.name = "Evil twin".into();
+        ConfigFile {
+            version: CONFIG_VERSION,
+            clients: vec![client(), twin],
+        }
+        .save(&path)
+        .expect("save");
+        let err = ConfigFile::load(&path).expect_err("ambiguous ids");
+        assert!(
+            err.to_string().contains("two clients have the id \"dns\""),
+            "{err}"
         );
     }
 

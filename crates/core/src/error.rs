@@ -114,47 +114,123 @@ impl Error {
     }
 }
 
+/// Most of a provider's text shown to the user.
+const MAX_PROVIDER_TEXT_CHARS: usize = 200;
+
 /// Provider-supplied text, made safe to show: no control or invisible formatting characters
 /// (bidi overrides, zero-width), at most 200 characters.
 pub fn sanitize_provider_text(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .filter(|c| !c.is_control() && !is_format_char(*c))
-        .take(200)
-        .collect();
-    cleaned.trim().to_string()
+    truncate(&strip_invisible(text))
 }
 
-/// Unicode "format" characters that change how text displays without being seen.
-fn is_format_char(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+fn strip_invisible(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .collect()
 }
 
-/// Provider text about a request we made: sanitised, with every secret we sent redacted, and
-/// any long token-like run of characters hidden too (a provider may echo back credentials we
-/// don't know by value).
-pub fn provider_text(text: &str, sent: &[&str]) -> String {
-    let mut out = text.to_string();
-    for secret in sent.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(secret, "[redacted]");
-    }
-    let token_like = |w: &str| {
-        w.len() >= 24
-            && w.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '/' | '=')
-            })
-    };
-    let words: Vec<String> = out
-        .split(' ')
-        .map(|w| {
-            if token_like(w) {
-                "[redacted]".to_string()
-            } else {
-                w.to_string()
+fn truncate(text: &str) -> String {
+    let cut: String = text.chars().take(MAX_PROVIDER_TEXT_CHARS).collect();
+    cut.trim().to_string()
+}
+
+/// Characters that change how text displays without being seen: Unicode's format characters
+/// (category Cf: bidi controls, zero-width, tags), line and paragraph separators, and the
+/// fillers and joiners that render as nothing.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
+        | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// The forms in which a value we sent may come back: as sent, and form- or percent-encoded (with
+/// upper- or lower-case hex), as a provider that echoes its request body would show it.
+fn echoed_forms(secret: &str) -> Vec<String> {
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    // RFC 3986: everything but the unreserved characters as %XX.
+    let percent: String = secret
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
             }
+            _ => format!("%{b:02X}"),
         })
         .collect();
-    sanitize_provider_text(&words.join(" "))
+    let lower_hex = |s: &str| {
+        let mut out = String::with_capacity(s.len());
+        let mut hex_left = 0;
+        for c in s.chars() {
+            if c == '%' {
+                hex_left = 2;
+                out.push(c);
+            } else if hex_left > 0 {
+                hex_left -= 1;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let mut forms = vec![
+        secret.to_string(),
+        lower_hex(&form),
+        lower_hex(&percent),
+        form,
+        percent,
+    ];
+    // Longest first, so a longer form is not left half-replaced by a shorter one.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
+/// A character of a token, or of one echoed in a form body.
+fn token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '/' | '=' | '%' | '&')
+}
+
+/// Hides every run of 24 or more token characters: a provider may echo back credentials we
+/// don't know by value.
+fn redact_token_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 24 {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if token_char(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// Provider text about a request we made: sanitised, with every secret we sent redacted in any
+/// form it may come back in, and any long token-like run of characters hidden too. Invisible
+/// characters go first, so one hidden inside a token cannot shield it.
+pub fn provider_text(text: &str, sent: &[&str]) -> String {
+    let mut out = strip_invisible(text);
+    for secret in sent.iter().filter(|s| s.len() >= 4) {
+        for form in echoed_forms(secret) {
+            out = out.replace(&form, "[redacted]");
+        }
+    }
+    truncate(&redact_token_runs(&out))
 }
 
 #[cfg(test)]
@@ -169,8 +245,41 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_echoed_form_encoded_or_split_by_invisible_characters_is_redacted() {
+        let code = "4/0A+b=c d~";
+        for echoed in [
+            "body: grant_type=authorization_code&code=4%2F0A%2Bb%3Dc+d~&x=1",
+            "code 4%2f0A%2bb%3dc%20d~",
+            "code 4%2F0A%2Bb%3Dc+d%7E",
+            "code 4/0A+b\u{200B}=c d~ refused",
+        ] {
+            let shown = provider_text(echoed, &[code]);
+            assert!(!shown.contains("0A"), "{echoed:?} shows as {shown:?}");
+        }
+        let token = "ref+abc/def==";
+        let shown = provider_text(
+            "bad request body: refresh_token=ref%2Babc%2Fdef%3D%3D",
+            &[token],
+        );
+        assert_eq!(shown, "bad request body: refresh_token=[redacted]");
+    }
+
+    #[test]
+    fn long_token_like_runs_are_hidden_inside_other_text() {
+        let shown = provider_text(
+            "got \"grant_type=refresh_token&refresh_token=abc\" here",
+            &[],
+        );
+        assert_eq!(shown, "got \"[redacted]\" here");
+    }
+
+    #[test]
     fn invisible_formatting_characters_are_removed() {
         assert_eq!(sanitize_provider_text("a\u{202E}b\u{200B}c"), "abc");
+        assert_eq!(
+            sanitize_provider_text("a\u{2028}b\u{E0041}c\u{034F}d\u{3164}e\u{FFF9}f\u{1D173}g"),
+            "abcdefg"
+        );
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub enum Revoked {
     NoRevocationEndpoint,
     /// The keychain held no tokens for it, so there was nothing to revoke.
     NoTokens,
+    /// Its client is gone from the settings: no endpoint to ask.
+    ClientGone,
 }
 
 impl Revoked {
@@ -77,6 +79,7 @@ impl Revoked {
             Revoked::AtProvider => "The provider revoked it and Grantkeeper forgot it.",
             Revoked::NoRevocationEndpoint => "Grantkeeper forgot it, but this client has no revocation endpoint: revoke the grant at the provider too (Cloudflare: My Profile → Access Management).",
             Revoked::NoTokens => "Grantkeeper forgot it. Its tokens were not in the keychain, so there was nothing to revoke at the provider.",
+            Revoked::ClientGone => "Grantkeeper forgot it, but its client is no longer in the client settings, so the provider was not asked: revoke the grant there too (Cloudflare: My Profile → Access Management).",
         }
     }
 }
@@ -857,7 +860,13 @@ impl Keeper {
     pub async fn revoke(&self, grant_id: &str) -> Result<Revoked> {
         let meta = self.metadata_file().await?;
         let grant = meta.grant(grant_id)?.clone();
-        let client = self.client(&grant.client).await?;
+        // A client removed by hand from clients.toml leaves nothing to ask the provider with;
+        // the grant can still be forgotten.
+        let client = match self.client(&grant.client).await {
+            Ok(client) => Some(client),
+            Err(Error::UnknownClient(_)) => None,
+            Err(e) => return Err(e),
+        };
         let held = self.unsaved().get(grant_id).cloned();
         let tokens = match held {
             Some(tokens) => Some(tokens),
@@ -866,8 +875,9 @@ impl Keeper {
                 None => None,
             },
         };
-        let outcome = match tokens {
-            Some(tokens) => {
+        let outcome = match (tokens, client) {
+            (_, None) => Revoked::ClientGone,
+            (Some(tokens), Some(client)) => {
                 let token = tokens.refresh_token.unwrap_or(tokens.access_token);
                 let client_secret = self.client_secret(&client).await?;
                 match oauth::revoke(&self.http, &client, client_secret.as_ref(), &token).await? {
@@ -875,7 +885,7 @@ impl Keeper {
                     false => Revoked::NoRevocationEndpoint,
                 }
             }
-            None => {
+            (None, Some(_)) => {
                 tracing::warn!(grant = %grant_id, "no tokens in the keychain; removing the grant locally");
                 Revoked::NoTokens
             }

@@ -62,6 +62,80 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Most of a provider's answer we read: token responses and API envelopes are a few KB, and a
+/// hostile or broken endpoint must not fill memory.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+const TOO_LARGE: &str = "the answer is larger than 256 KiB, far more than any OAuth response";
+
+enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a body, refusing one larger than [`MAX_RESPONSE_BYTES`] before it is all in memory.
+async fn bounded_body(response: &mut reqwest::Response) -> std::result::Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// oauth2's HTTP client for token requests: reqwest, with the body size bounded.
+async fn bounded_call(
+    http: &reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> std::result::Result<oauth2::HttpResponse, oauth2::HttpClientError<reqwest::Error>> {
+    let request: reqwest::Request = request.try_into().map_err(Box::new)?;
+    let mut response = http.execute(request).await.map_err(Box::new)?;
+    let mut builder = oauth2::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = match bounded_body(&mut response).await {
+        Ok(body) => body,
+        Err(BodyError::Transport(e)) => return Err(Box::new(e).into()),
+        Err(BodyError::TooLarge) => return Err(oauth2::HttpClientError::Other(TOO_LARGE.into())),
+    };
+    builder.body(body).map_err(oauth2::HttpClientError::Http)
+}
+
+/// oauth2's HTTP client for token requests (see [`bounded_call`]).
+struct BoundedHttp<'a>(&'a reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for BoundedHttp<'_> {
+    type Error = oauth2::HttpClientError<reqwest::Error>;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = std::result::Result<oauth2::HttpResponse, Self::Error>>
+                + Send
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(bounded_call(self.0, request))
+    }
+}
+
+/// Reads a JSON answer (identity calls) with the body size bounded.
+async fn bounded_json<T: serde::de::DeserializeOwned>(
+    mut response: reqwest::Response,
+) -> Option<T> {
+    let body = bounded_body(&mut response).await.ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
 /// Tokens as the provider issued them, already in our own types.
 #[derive(Debug)]
 pub struct IssuedTokens {
@@ -169,6 +243,9 @@ fn map_token_error(err: TokenError, token_url: &str, request: Request, sent: &[&
                 },
             }
         }
+        RequestTokenError::Request(oauth2::HttpClientError::Other(reason)) => {
+            Error::ProviderResponse { host, reason }
+        }
         RequestTokenError::Request(e) => Error::Network {
             host,
             reason: describe_transport_error(&e),
@@ -266,7 +343,7 @@ pub async fn exchange_code(
     let resp = c
         .exchange_code(AuthorizationCode::new(code.to_string()))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_string()))
-        .request_async(http)
+        .request_async(&BoundedHttp(http))
         .await
         .map_err(|e| {
             let sent = [
@@ -290,7 +367,7 @@ pub async fn refresh(
     let token = RefreshToken::new(refresh_token.expose().to_string());
     let resp = c
         .exchange_refresh_token(&token)
-        .request_async(http)
+        .request_async(&BoundedHttp(http))
         .await
         .map_err(|e| {
             let sent = [
@@ -402,7 +479,7 @@ pub async fn identity(
             .send()
             .await
         {
-            if let Ok(env) = resp.json::<Envelope<CloudflareUser>>().await {
+            if let Some(env) = bounded_json::<Envelope<CloudflareUser>>(resp).await {
                 if let (true, Some(user)) = (env.success, env.result) {
                     if let Some(id) = user.email.or(user.id) {
                         return Some(sanitize_provider_text(&id));
@@ -421,7 +498,7 @@ pub async fn identity(
     if !resp.status().is_success() {
         return None;
     }
-    let info: UserInfo = resp.json().await.ok()?;
+    let info: UserInfo = bounded_json(resp).await?;
     info.sub.map(|s| sanitize_provider_text(&s))
 }
 

@@ -27,6 +27,18 @@ enum Refresh {
     LockKeychainThenRotate,
     /// A new access token and no refresh token (RFC 6749 §6 allows that: keep the old one).
     NoRotation,
+    /// 400 whose description quotes the request body, form-encoded as it arrived.
+    EchoBody,
+    /// 200 with a body of several megabytes.
+    Huge,
+}
+
+/// The refresh token issued at login: with characters that form-encoding changes for `EchoBody`.
+fn first_refresh_token(behaviour: &Refresh) -> &'static str {
+    match behaviour {
+        Refresh::EchoBody => "ref+0/abc==",
+        _ => "refresh-0",
+    }
 }
 
 struct Provider {
@@ -40,10 +52,13 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     match form.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => Json(json!({
-            "access_token": "access-0", "token_type": "bearer", "expires_in": 3600, "refresh_token": "refresh-0",
-        }))
-        .into_response(),
+        Some("authorization_code") => {
+            let refresh = first_refresh_token(&p.refresh.lock().expect("lock"));
+            Json(json!({
+                "access_token": "access-0", "token_type": "bearer", "expires_in": 3600, "refresh_token": refresh,
+            }))
+            .into_response()
+        }
         Some("refresh_token") => {
             let sent = form.get("refresh_token").cloned().unwrap_or_default();
             let n = {
@@ -71,6 +86,21 @@ async fn token(
                     Json(json!({"access_token": format!("access-{n}"), "expires_in": 3600}))
                         .into_response()
                 }
+                Refresh::EchoBody => {
+                    let body = url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(form.iter())
+                        .finish();
+                    (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"error": "invalid_request", "error_description": format!("bad request body: {body}")})),
+                    )
+                        .into_response()
+                }
+                Refresh::Huge => {
+                    let padding = "x".repeat(8 << 20);
+                    Json(json!({"access_token": "access-huge", "expires_in": 3600, "padding": padding}))
+                        .into_response()
+                }
                 Refresh::LockKeychainThenRotate => {
                     p.store.set_locked(true);
                     Json(json!({"access_token": format!("access-{n}"), "refresh_token": format!("refresh-{n}"), "expires_in": 3600}))
@@ -78,7 +108,11 @@ async fn token(
                 }
             }
         }
-        _ => (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response(),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "unsupported_grant_type"})),
+        )
+            .into_response(),
     }
 }
 
@@ -324,4 +358,43 @@ async fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
             "refresh {round}: the refresh token the provider still honours is kept"
         );
     }
+}
+
+#[tokio::test]
+async fn a_provider_that_echoes_the_request_body_does_not_leak_the_refresh_token() {
+    let env = env(Refresh::EchoBody).await;
+    let grant = env.login().await;
+    env.clock.advance(chrono::Duration::hours(2));
+    let err = env
+        .keeper
+        .access_token(&grant, "test")
+        .await
+        .expect_err("refused");
+    let message = err.to_string();
+    for form in ["ref+0/abc==", "ref%2B0%2Fabc%3D%3D", "ref%2B0"] {
+        assert!(
+            !message.contains(form),
+            "the refresh token leaks as {form}: {message}"
+        );
+    }
+    assert!(message.contains("invalid_request"), "{message}");
+}
+
+#[tokio::test]
+async fn an_oversized_token_response_is_refused_and_the_grant_kept() {
+    let env = env(Refresh::Huge).await;
+    let grant = env.login().await;
+    env.clock.advance(chrono::Duration::hours(2));
+    let err = env
+        .keeper
+        .access_token(&grant, "test")
+        .await
+        .expect_err("too large");
+    assert_eq!(err.code(), "provider_response");
+    assert!(err.to_string().contains("256 KiB"), "{err}");
+    assert_eq!(
+        env.stored_refresh_token(&grant).as_deref(),
+        Some("refresh-0"),
+        "the refresh token is kept for the next try"
+    );
 }

@@ -760,3 +760,25 @@ async fn a_pending_loopback_login_is_listened_for_again_after_a_restart() {
         "nothing is pending any more"
     );
 }
+
+#[tokio::test]
+async fn a_grant_whose_client_was_removed_by_hand_can_still_be_forgotten() {
+    let env = env().await;
+    let client = env.public_client().await;
+    let grant = env.login(&client, &[]).await;
+    std::fs::write(&env.keeper.paths().config_file, "version = 1\n").expect("hand edit");
+
+    let outcome = env.keeper.revoke(&grant.id).await.expect("forgotten");
+    assert_eq!(outcome, grantkeeper_core::Revoked::ClientGone);
+    assert!(
+        outcome.message().contains("revoke the grant there too"),
+        "the user learns the provider was not asked"
+    );
+    assert!(env.keeper.grants().await.expect("grants").is_empty());
+    use grantkeeper_core::SecretStore;
+    assert!(env
+        .store
+        .get(&format!("grant:{}", grant.id))
+        .expect("read")
+        .is_none());
+}
