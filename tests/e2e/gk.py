@@ -576,6 +576,44 @@ class BrowserControl:
         self.path.write_text(json.dumps(settings))
 
 
+class DetachedProcess:
+    """A process the test did not start itself (the tray app a cold start detached), with the
+    part of Popen's interface the helpers use. Its exit status is unknown: 0 once it is gone."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not pid_alive(self.pid):
+            self.returncode = 0
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def terminate(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return not re.search(r"^State:\s*Z", status, re.M)
+
+
 class App:
     """The Grantkeeper binary, started directly (warm) or by xdg-open (cold start)."""
 
@@ -618,15 +656,28 @@ class App:
                                           owner_alive=lambda: self.proc.poll() is None)
         return self
 
-    def start_via_xdg_open(self, url: str) -> subprocess.Popen:
-        """Cold start: xdg-open runs the desktop entry's Exec (blocks until the app exits)."""
+    def start_via_xdg_open(self, url: str) -> None:
+        """Cold start: xdg-open runs the desktop entry's Exec. That process hands the callback to
+        a detached tray app and exits, so xdg-open returns at once (without a desktop environment
+        it waits for the handler)."""
         self.runs += 1
         known = self._known_items()
+        before = set(pids_of(app_binary()))
         log = self.out_dir / f"app-{self.runs}-xdg-open.log"
-        self.proc = start_logged(["xdg-open", url], log, env=self.env)
+        launcher = start_logged(["xdg-open", url], log, env=self.env)
+        try:
+            launcher.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop_process(launcher)
+            raise AssertionError("xdg-open did not return: the cold-started app keeps its launcher (and the "
+                                 f"callback in its arguments) waiting; see {log}") from None
+        assert launcher.returncode == 0, f"xdg-open exited {launcher.returncode}; see {log}"
+        started = wait_until(lambda: [p for p in pids_of(app_binary()) if p not in before] or None, 10,
+                             "the tray app the cold start detached")
+        assert len(started) == 1, f"one tray app, not {len(started)}"
+        self.proc = DetachedProcess(started[0])
         self.tray = traymod.wait_for_item(self.bus, timeout=30, exclude=known,
                                           owner_alive=lambda: self.proc.poll() is None)
-        return self.proc
 
     def xdg_open(self, url: str, timeout: float = 20) -> int:
         """Hand a URL to the running app through the desktop entry (a second instance forwards it)."""
@@ -696,6 +747,18 @@ def cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def environ(pid: int) -> bytes:
+    """A process's initial environment (readable by the same user)."""
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
+
+
+def all_pids() -> list[int]:
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
 
 
 def pids_of(binary: Path) -> list[int]:
