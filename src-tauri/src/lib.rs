@@ -94,12 +94,6 @@ pub fn builder<R: Runtime>(keeper: Keeper, callbacks: Vec<String>) -> tauri::Bui
             tauri::async_runtime::spawn(async move {
                 let keeper = startup.state::<AppState>().keeper.clone();
                 demo::seed_if_empty(&keeper).await;
-                // An unreadable config or grant list is left untouched; say so once, naming it.
-                let problems = [keeper.clients().await.err(), keeper.grants().await.err()];
-                for problem in problems.into_iter().flatten() {
-                    tracing::warn!("{problem}");
-                    notify::show("Grantkeeper cannot read a file", &problem.to_string());
-                }
                 tray::refresh(&startup).await;
                 handle_urls(&startup, callbacks);
                 actions::resume_loopback_listeners(&startup).await;

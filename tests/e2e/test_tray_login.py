@@ -384,3 +384,41 @@ def test_a_locked_keychain_shows_in_the_tray_and_loses_nothing(app, local_server
         "the grant's tokens survived the lock"
     clip = copy_token(app, notifications, identity, timings, "copy token after unlocking")
     assert clip == tokens.access_token and server.user_status(clip) == 200
+
+
+def test_unreadable_files_are_reported_and_never_overwritten(app, local_server, notifications, timings):
+    """A grant list broken while the app runs, a client file broken before it starts: the user is
+    told which file, the tray says so, and neither file is reset, whatever the user clicks."""
+    server = local_server()
+    start_app_with_dns_client(app, server, timings)
+    login_from_tray(app, timings)
+    grants_file = gk.data_dir() / "grants.json"
+    good = grants_file.read_bytes()
+    broken = b'{"version": 1, "grants": [{"id": 7}]'
+
+    mark = notifications.mark()
+    with timings.step("break grants.json until the user is told"):
+        grants_file.write_bytes(broken)
+        told = notifications.wait_for(mark, summary="Grantkeeper cannot read a file", timeout=10)
+    assert str(grants_file) in told.body, f"the notification names the file: {told.body!r}"
+    app.tray.wait_for("Grant list unreadable (metadata_unreadable)", timeout=10)
+    mark = notifications.mark()
+    app.tray.click(f"Log in with {CLIENT_NAME}")
+    failed = notifications.wait_for(mark, summary="Login failed", timeout=10)
+    assert "grants.json" in failed.body
+    assert grants_file.read_bytes() == broken, "a file Grantkeeper cannot read is never overwritten"
+
+    with timings.step("repair grants.json until the grant is back"):
+        grants_file.write_bytes(good)
+        app.wait_for_grant(CLIENT_NAME, timeout=10)
+
+    app.quit()
+    clients_file = gk.config_dir() / "clients.toml"
+    clients_file.write_bytes(b"version = 1\n[[clients]]\nname = 3\n")
+    mark = notifications.mark()
+    with timings.step("start with a broken clients.toml until the user is told"):
+        app.start()
+        told = notifications.wait_for(mark, summary="Grantkeeper cannot read a file", timeout=10)
+    assert str(clients_file) in told.body and "line 3" in told.body, told.body
+    app.tray.wait_for("Client settings unreadable (config_unreadable)", timeout=10)
+    assert clients_file.read_bytes() == b"version = 1\n[[clients]]\nname = 3\n"
