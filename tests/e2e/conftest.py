@@ -83,17 +83,7 @@ def desktop_entry():
     r = subprocess.run([str(gk.REPO / "scripts" / "install-desktop-entry.sh"), str(app)], stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, f"install-desktop-entry.sh failed: {r.stderr}"
-    apps = Path(os.environ["XDG_DATA_HOME"]) / "applications"
-    # Without a desktop environment xdg-open asks the x-scheme-handler/http(s) default before $BROWSER:
-    # make browser.py that default too, so a real browser installed on the machine is never used.
-    (apps / "gk-e2e-browser.desktop").write_text(
-        "[Desktop Entry]\nType=Application\nName=Grantkeeper e2e browser\n"
-        f"Exec={gk.BROWSER} %u\nTerminal=false\nNoDisplay=true\n"
-        "MimeType=x-scheme-handler/http;x-scheme-handler/https;text/html;\n"
-    )
-    subprocess.run(["update-desktop-database", "-q", str(apps)], check=False, timeout=30)
-    for mime in ("x-scheme-handler/http", "x-scheme-handler/https", "text/html"):
-        subprocess.run(["xdg-mime", "default", "gk-e2e-browser.desktop", mime], check=True, timeout=30)
+    apps = gk.make_browser_py_the_default_browser()
     for scheme in ("grantkeeper", "dev.grantkeeper.app"):
         got = subprocess.run(["xdg-mime", "query", "default", f"x-scheme-handler/{scheme}"], capture_output=True,
                              text=True, timeout=30).stdout.strip()

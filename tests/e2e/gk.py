@@ -735,6 +735,23 @@ class App:
         self.tray.click(self.tray.get(label, within=item))
 
 
+def make_browser_py_the_default_browser() -> Path:
+    """Without a desktop environment xdg-open asks the x-scheme-handler/http(s) default before
+    $BROWSER: make browser.py that default too, so a real browser installed on the machine is never
+    used. Returns the session's applications folder."""
+    apps = Path(os.environ["XDG_DATA_HOME"]) / "applications"
+    apps.mkdir(parents=True, exist_ok=True)
+    (apps / "gk-e2e-browser.desktop").write_text(
+        "[Desktop Entry]\nType=Application\nName=Grantkeeper e2e browser\n"
+        f"Exec={BROWSER} %u\nTerminal=false\nNoDisplay=true\n"
+        "MimeType=x-scheme-handler/http;x-scheme-handler/https;text/html;\n"
+    )
+    subprocess.run(["update-desktop-database", "-q", str(apps)], check=False, timeout=30)
+    for mime in ("x-scheme-handler/http", "x-scheme-handler/https", "text/html"):
+        subprocess.run(["xdg-mime", "default", "gk-e2e-browser.desktop", mime], check=True, timeout=30)
+    return apps
+
+
 def screenshot(path: Path) -> None:
     if shutil.which("import"):
         subprocess.run(["import", "-window", "root", str(path)], stdin=subprocess.DEVNULL,
