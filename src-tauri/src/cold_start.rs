@@ -28,6 +28,18 @@ fn is_callback_arg(arg: &OsString) -> bool {
     arg.to_str().is_some_and(is_callback)
 }
 
+/// The app's only arguments are callback URLs, which are text; an argument that is not UTF-8
+/// (a garbled link) would make the deep-link plugin panic and print it. Refuse it instead,
+/// without echoing it (it may hold a code).
+pub fn refuse_non_utf8_arguments() {
+    if std::env::args_os().skip(1).any(|a| a.to_str().is_none()) {
+        eprintln!(
+            "Grantkeeper: an argument is not valid UTF-8 (a garbled link?); nothing was done."
+        );
+        std::process::exit(2);
+    }
+}
+
 /// Call first thing in `main`, before any thread exists. Does not return when this process
 /// hands its callbacks to a new tray app; returns when no hand-off was needed (or it failed, in
 /// which case the URL simply stays in the arguments).

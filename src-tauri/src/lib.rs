@@ -111,6 +111,7 @@ pub fn builder<R: Runtime>(keeper: Keeper, callbacks: Vec<String>) -> tauri::Bui
 }
 
 pub fn run() {
+    cold_start::refuse_non_utf8_arguments();
     cold_start::hide_callback_arguments(IDENTIFIER);
     let callbacks = cold_start::take_callback_urls();
     init_tracing();

@@ -422,3 +422,12 @@ def test_unreadable_files_are_reported_and_never_overwritten(app, local_server, 
     assert str(clients_file) in told.body and "line 3" in told.body, told.body
     app.tray.wait_for("Client settings unreadable (config_unreadable)", timeout=10)
     assert clients_file.read_bytes() == b"version = 1\n[[clients]]\nname = 3\n"
+
+
+def test_a_garbled_argument_is_refused_without_a_crash_or_an_echo(app):
+    """A launcher passing bytes that are not UTF-8 gets a clear refusal, not a panic that prints them."""
+    garbled = b"grantkeeper://oauth/callback?code=\xff\xfesecretcode&state=x"
+    out = subprocess.run([os.fsencode(gk.app_binary()), garbled], capture_output=True, timeout=30, env=app.env)
+    assert out.returncode == 2, f"exit {out.returncode}: {out.stderr.decode(errors='replace')[-300:]}"
+    assert b"not valid UTF-8" in out.stderr
+    assert b"panicked" not in out.stderr and b"secretcode" not in out.stderr
