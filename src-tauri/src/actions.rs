@@ -29,11 +29,15 @@ pub async fn resume_loopback_listeners<R: Runtime>(app: &AppHandle<R>) {
     let Ok(pending) = st.keeper.pending_loopbacks().await else {
         return;
     };
-    for (host, port, path) in pending {
-        if let Err(e) =
-            loopback::ensure_listening(st.keeper.clone(), st.listeners.clone(), host, port, path)
-                .await
-        {
+    for l in pending {
+        let listening = loopback::ensure_listening(
+            st.keeper.clone(),
+            st.listeners.clone(),
+            l.host,
+            l.port,
+            l.path,
+        );
+        if let Err(e) = listening.await {
             tracing::warn!("{e}");
             notify::show("A pending login cannot finish", &e.to_string());
         }

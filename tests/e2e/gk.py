@@ -260,6 +260,18 @@ def bearer(token: Secret) -> dict:
 LOCAL_SCOPES = ["account.read", "user-details.read", "zone.read", "dns.read", "dns.write"]
 
 
+def refresh_error(token_url: str, client_id: str, refresh_token: Secret) -> tuple[int, str | None]:
+    """Try a refresh with this token as a public client; returns (status, OAuth error code) and
+    throws any tokens issued away."""
+    status, body = http("POST", token_url, data={
+        "grant_type": "refresh_token", "refresh_token": refresh_token.expose(), "client_id": client_id})
+    try:
+        err = json.loads(body).get("error")
+    except ValueError:
+        err = None
+    return status, err
+
+
 class LocalCloudflare:
     """The local Cloudflare-compatible server (crates/local-cloudflare), one per test."""
 
@@ -316,14 +328,7 @@ class LocalCloudflare:
         return status
 
     def refresh_error(self, refresh_token: Secret) -> tuple[int, str | None]:
-        """Try a refresh with this token; returns (status, OAuth error code) and throws tokens away."""
-        status, body = http("POST", f"{self.base}/oauth2/token", data={
-            "grant_type": "refresh_token", "refresh_token": refresh_token.expose(), "client_id": self.client_id})
-        try:
-            err = json.loads(body).get("error")
-        except ValueError:
-            err = None
-        return status, err
+        return refresh_error(f"{self.base}/oauth2/token", self.client_id, refresh_token)
 
     def stop(self):
         stop_process(self.proc)
@@ -367,13 +372,7 @@ class OidcProvider:
             return status, {}
 
     def refresh_error(self, refresh_token: Secret) -> tuple[int, str | None]:
-        status, body = http("POST", self.discovery["token_endpoint"], data={
-            "grant_type": "refresh_token", "refresh_token": refresh_token.expose(), "client_id": self.CLIENT_ID})
-        try:
-            err = json.loads(body).get("error")
-        except ValueError:
-            err = None
-        return status, err
+        return refresh_error(self.discovery["token_endpoint"], self.CLIENT_ID, refresh_token)
 
     def stop(self):
         stop_process(self.proc)

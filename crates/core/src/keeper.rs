@@ -84,6 +84,15 @@ impl Revoked {
     }
 }
 
+/// A loopback redirect (`http://HOST:PORT/PATH`) that a pending login waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLoopback {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What starting a login gives back: the URL for the browser.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoginStart {
@@ -461,33 +470,24 @@ impl Keeper {
         })
     }
 
-    /// Loopback redirects of pending flows, as (host, port, path), one per port: an app that
-    /// starts while such a flow is pending listens again, so the browser's redirect still lands.
-    pub async fn pending_loopbacks(&self) -> Result<Vec<(String, u16, String)>> {
+    /// The loopback redirects of pending flows, one per port, with the latest expiry of the flows
+    /// waiting on it. The listener lives as long as one is pending; an app that starts while one
+    /// is pending listens again, so the browser's redirect still lands.
+    pub async fn pending_loopbacks(&self) -> Result<Vec<PendingLoopback>> {
         let meta = self.metadata_file().await?;
         let now = self.now();
-        let mut out: Vec<(String, u16, String)> = Vec::new();
+        let mut out: Vec<PendingLoopback> = Vec::new();
         for p in meta.pending.iter().filter(|p| p.expires_at > now) {
             if let Ok(RedirectKind::Loopback { host, port, path }) = redirect_kind(&p.redirect_uri)
             {
-                if !out.iter().any(|(_, q, _)| *q == port) {
-                    out.push((host, port, path));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Loopback redirects still waiting, as (port, latest expiry).
-    pub async fn pending_loopback_ports(&self) -> Result<Vec<(u16, DateTime<Utc>)>> {
-        let meta = self.metadata_file().await?;
-        let now = self.now();
-        let mut out: Vec<(u16, DateTime<Utc>)> = Vec::new();
-        for p in meta.pending.iter().filter(|p| p.expires_at > now) {
-            if let Ok(RedirectKind::Loopback { port, .. }) = redirect_kind(&p.redirect_uri) {
-                match out.iter_mut().find(|(q, _)| *q == port) {
-                    Some(slot) => slot.1 = slot.1.max(p.expires_at),
-                    None => out.push((port, p.expires_at)),
+                match out.iter_mut().find(|l| l.port == port) {
+                    Some(l) => l.expires_at = l.expires_at.max(p.expires_at),
+                    None => out.push(PendingLoopback {
+                        host,
+                        port,
+                        path,
+                        expires_at: p.expires_at,
+                    }),
                 }
             }
         }

@@ -22,7 +22,7 @@ pub mod tokens;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AuthMethod, ClientConfig, Endpoints};
 pub use error::{Error, Result};
-pub use keeper::{ClientInput, Event, Keeper, LoginStart, Revoked};
+pub use keeper::{ClientInput, Event, Keeper, LoginStart, PendingLoopback, Revoked};
 pub use keychain::{Keychain, KeyringStore, MemoryStore, SecretStore};
 pub use paths::Paths;
 pub use secret::Secret;

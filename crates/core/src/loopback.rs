@@ -81,11 +81,11 @@ pub async fn ensure_listening(
     tokio::spawn(async move {
         let shutdown = async move {
             loop {
-                let deadline = match keeper.pending_loopback_ports().await {
-                    Ok(ports) => ports
+                let deadline = match keeper.pending_loopbacks().await {
+                    Ok(pending) => pending
                         .into_iter()
-                        .find(|(p, _)| *p == port)
-                        .map(|(_, at)| at),
+                        .find(|l| l.port == port)
+                        .map(|l| l.expires_at),
                     Err(_) => None,
                 };
                 let Some(deadline) = deadline else { break };

@@ -201,6 +201,15 @@ impl Env {
             .id
     }
 
+    /// Two hours on: the access token has expired and the next hand-out must refresh.
+    async fn token_after_expiry(
+        &self,
+        grant: &str,
+    ) -> grantkeeper_core::Result<grantkeeper_core::Secret> {
+        self.clock.advance(chrono::Duration::hours(2));
+        self.keeper.access_token(grant, "test").await
+    }
+
     fn stored_refresh_token(&self, grant: &str) -> Option<String> {
         let item = self
             .store
@@ -222,10 +231,8 @@ async fn a_rotated_refresh_token_is_kept_even_when_side_fields_are_malformed() {
     ] {
         let env = env(Refresh::Odd(odd.clone())).await;
         let grant = env.login().await;
-        env.clock.advance(chrono::Duration::hours(2));
         let token = env
-            .keeper
-            .access_token(&grant, "test")
+            .token_after_expiry(&grant)
             .await
             .unwrap_or_else(|e| panic!("{odd}: {e}"));
         assert_eq!(
@@ -245,12 +252,7 @@ async fn a_rotated_refresh_token_is_kept_even_when_side_fields_are_malformed() {
 async fn a_provider_error_that_echoes_the_refresh_token_does_not_leak_it() {
     let env = env(Refresh::EchoError).await;
     let grant = env.login().await;
-    env.clock.advance(chrono::Duration::hours(2));
-    let err = env
-        .keeper
-        .access_token(&grant, "test")
-        .await
-        .expect_err("refused");
+    let err = env.token_after_expiry(&grant).await.expect_err("refused");
     let message = err.to_string();
     assert!(
         !message.contains("refresh-0"),
@@ -266,10 +268,8 @@ async fn a_provider_error_that_echoes_the_refresh_token_does_not_leak_it() {
 async fn tokens_renewed_while_the_keychain_locks_are_held_until_it_unlocks() {
     let env = env(Refresh::LockKeychainThenRotate).await;
     let grant = env.login().await;
-    env.clock.advance(chrono::Duration::hours(2));
     let err = env
-        .keeper
-        .access_token(&grant, "test")
+        .token_after_expiry(&grant)
         .await
         .expect_err("keychain locked mid-refresh");
     assert_eq!(err.code(), "keychain_locked");
@@ -345,10 +345,8 @@ async fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
     let env = env(Refresh::NoRotation).await;
     let grant = env.login().await;
     for round in 1..=2 {
-        env.clock.advance(chrono::Duration::hours(2));
         let token = env
-            .keeper
-            .access_token(&grant, "test")
+            .token_after_expiry(&grant)
             .await
             .unwrap_or_else(|e| panic!("refresh {round}: {e}"));
         assert_eq!(token.expose(), format!("access-{round}"));
@@ -364,12 +362,7 @@ async fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
 async fn a_provider_that_echoes_the_request_body_does_not_leak_the_refresh_token() {
     let env = env(Refresh::EchoBody).await;
     let grant = env.login().await;
-    env.clock.advance(chrono::Duration::hours(2));
-    let err = env
-        .keeper
-        .access_token(&grant, "test")
-        .await
-        .expect_err("refused");
+    let err = env.token_after_expiry(&grant).await.expect_err("refused");
     let message = err.to_string();
     for form in ["ref+0/abc==", "ref%2B0%2Fabc%3D%3D", "ref%2B0"] {
         assert!(
@@ -384,12 +377,7 @@ async fn a_provider_that_echoes_the_request_body_does_not_leak_the_refresh_token
 async fn an_oversized_token_response_is_refused_and_the_grant_kept() {
     let env = env(Refresh::Huge).await;
     let grant = env.login().await;
-    env.clock.advance(chrono::Duration::hours(2));
-    let err = env
-        .keeper
-        .access_token(&grant, "test")
-        .await
-        .expect_err("too large");
+    let err = env.token_after_expiry(&grant).await.expect_err("too large");
     assert_eq!(err.code(), "provider_response");
     assert!(err.to_string().contains("256 KiB"), "{err}");
     assert_eq!(

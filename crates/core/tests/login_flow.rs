@@ -728,17 +728,20 @@ async fn a_pending_loopback_login_is_listened_for_again_after_a_restart() {
     ));
     let pending = restarted.pending_loopbacks().await.expect("pending");
     assert_eq!(
-        pending,
-        vec![("127.0.0.1".to_string(), port, "/oauth/callback".to_string())]
+        pending
+            .iter()
+            .map(|l| (l.host.as_str(), l.port, l.path.as_str(), l.expires_at))
+            .collect::<Vec<_>>(),
+        vec![("127.0.0.1", port, "/oauth/callback", start.expires_at)]
     );
     let listeners = Arc::new(grantkeeper_core::loopback::Listeners::default());
-    for (host, port, path) in pending {
+    for l in pending {
         grantkeeper_core::loopback::ensure_listening(
             restarted.clone(),
             listeners.clone(),
-            host,
-            port,
-            path,
+            l.host,
+            l.port,
+            l.path,
         )
         .await
         .expect("listening again");
